@@ -1,0 +1,1 @@
+"""Footfall's collector: receive -> validate -> identify -> enrich -> store, and out through export."""

@@ -1,0 +1,81 @@
+"""The collector's ASGI app: routes wired to the stages, resources opened and closed in the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from collector import cors, export, ingest
+from collector.config import Settings
+from collector.identify import CookieJar
+from collector.runtime import Runtime
+from collector.store import create_store
+from collector.store.group_commit import GroupCommitter
+from collector.types import MESSAGE_TYPES
+
+log = logging.getLogger("footfall")
+
+TRACKER_FILE = Path(__file__).parent / "static" / "footfall.js"
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def tracker(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    if rt.tracker is None:
+        return Response("tracker not built (run sdk_js's build)\n", 404, media_type="text/plain")
+    etag = rt.tracker[1]
+    headers = {"Cache-Control": "public, max-age=3600", "ETag": etag, "Access-Control-Allow-Origin": "*"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(rt.tracker[0], headers=headers, media_type="application/javascript")
+
+
+def _load_tracker() -> tuple[bytes, str] | None:
+    if not TRACKER_FILE.exists():
+        log.warning("%s is missing: /footfall.js will answer 404", TRACKER_FILE)
+        return None
+    content = TRACKER_FILE.read_bytes()
+    return content, '"' + hashlib.sha256(content).hexdigest()[:16] + '"'
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The collector for these settings. Secrets must be filled in (`Settings.with_secrets()`)."""
+    assert settings.write_key and settings.export_token and settings.cookie_secret, "call with_secrets() first"
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = create_store(settings)
+        await store.open()
+        committer = GroupCommitter(store)
+        committer.start()
+        app.state.runtime = Runtime(
+            settings, store, committer, CookieJar.from_settings(settings), tracker=_load_tracker()
+        )
+        try:
+            yield
+        finally:
+            await committer.stop()
+            await store.close()
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/footfall.js", tracker, methods=["GET"]),
+        Route("/v1/batch", ingest.batch_endpoint, methods=["POST"]),
+        Route("/v1/import", ingest.batch_endpoint, methods=["POST"]),
+        Route("/v1/export", export.export_endpoint, methods=["GET"]),
+        Route("/v1/quarantine", export.quarantine_endpoint, methods=["GET"]),
+        Route("/v1/{type:str}", cors.preflight, methods=["OPTIONS"]),
+    ]
+    routes += [Route(f"/v1/{t}", ingest.single_endpoint(t), methods=["POST"]) for t in MESSAGE_TYPES]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,155 @@
+"""`footfall`: the command line. Every `Settings` field is a flag on every command (see config.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from collector.config import ENV_PREFIX, SECRETS_FILE, ConfigError, Settings, field_type, load_settings
+
+F = typing.TypeVar("F", bound=Callable[..., Any])
+
+
+def _click_type(tp: Any) -> Any:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    base = args[0] if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType")) else tp
+    if typing.get_origin(base) is typing.Literal:
+        return click.Choice(typing.get_args(base), case_sensitive=False)
+    return {int: int, bool: click.BOOL, Path: click.Path(path_type=Path)}.get(base, str)
+
+
+def settings_options(func: F) -> F:
+    """Add one flag per Settings field, plus --config. Unset flags stay None so the env and file count."""
+    for f in reversed(dataclasses.fields(Settings)):
+        tp = field_type(f)
+        default = f.default if not isinstance(f.default, tuple) else ",".join(f.default)
+        env = ENV_PREFIX + f.name.upper()
+        shown = "" if default in ("", None) else f" [default: {default}]"
+        option = click.option(
+            "--" + f.name.replace("_", "-"),
+            f.name,
+            type=_click_type(tp),
+            default=None,
+            help=f"{f.metadata['help']}{shown} [env: {env}]",
+        )
+        func = option(func)
+    return click.option(
+        "--config",
+        "config_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help=f"TOML file with settings (keys as the flags, e.g. port = 8000). [env: {ENV_PREFIX}CONFIG]",
+    )(func)
+
+
+def build_settings(config_file: Path | None, flags: dict[str, Any]) -> Settings:
+    try:
+        return load_settings(config_file=config_file, **flags)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def split_settings(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    names = {f.name for f in dataclasses.fields(Settings)}
+    return {k: v for k, v in kwargs.items() if k in names}, {k: v for k, v in kwargs.items() if k not in names}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="footfall")
+def main() -> None:
+    """Footfall: a self-hosted, first-party event collector (Segment-spec)."""
+
+
+@main.command()
+@settings_options
+def serve(config_file: Path | None, **kwargs: Any) -> None:
+    """Run the collector."""
+    import uvicorn
+
+    from collector.app import create_app
+
+    settings = build_settings(config_file, kwargs)
+    first_run = not (settings.data_dir / SECRETS_FILE).exists()
+    settings = settings.with_secrets()
+    _print_banner(settings, first_run)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=settings.access_log,
+        log_level=settings.log_level,
+        proxy_headers=False,  # the collector reads forwarding headers itself, from trusted proxies only
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
+
+
+def _print_banner(s: Settings, first_run: bool) -> None:
+    base = f"http://{'localhost' if s.host in ('127.0.0.1', '0.0.0.0', '::') else s.host}:{s.port}"
+    secrets_path = s.data_dir / SECRETS_FILE
+    lines = [
+        f"Footfall collector on {base}  (storage: {s.db_url})",
+        "",
+        "Paste this into your site's <head>:",
+        f'  <script async src="{base}/footfall.js" data-write-key="{s.write_key}"></script>',
+        "",
+        f"Browser write key: {s.write_key}",
+    ]
+    if first_run:
+        lines += [
+            f"Server write key (secret, for backend SDKs): {s.server_key}",
+            f"Export token (secret): {s.export_token}",
+            f"These secrets are shown once; they are kept in {secrets_path}.",
+        ]
+    else:
+        lines.append(f"Server write key and export token: in {secrets_path}")
+    lines += [
+        "",
+        "Pull events:",
+        f"  footfall export --data-dir {s.data_dir} --out events.ndjson",
+        f'  curl -H "Authorization: Bearer $TOKEN" "{base}/v1/export?limit=1000"',
+        "",
+    ]
+    click.echo("\n".join(lines), err=True)
+
+
+@main.command("export")
+@click.option("--url", default=None, help="Collector base URL. [default: http://HOST:PORT from the settings]")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File (default: stdout).")
+@click.option(
+    "--cursor-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the cursor to start from, and write the new one after each page, so a later run goes on from there.",
+)
+@click.option("--since", default=None, help="Only messages received at or after this ISO 8601 time.")
+@click.option("--until", default=None, help="Only messages received before this ISO 8601 time.")
+@click.option("--type", "msg_type", default=None, help="Only this message type (track, page, ...).")
+@click.option("--event", default=None, help="Only track messages with this event name.")
+@click.option("--user-id", default=None, help="Only messages of this userId.")
+@click.option("--page-size", type=click.IntRange(1, 10_000), default=1000, show_default=True)
+@click.option("--follow", is_flag=True, help="Keep polling for new messages after catching up (Ctrl+C stops).")
+@settings_options
+def export_command(config_file: Path | None, **kwargs: Any) -> None:
+    """Pull events from a running collector as NDJSON, with a progress bar."""
+    from collector.export_client import run_export
+
+    flags, opts = split_settings(kwargs)
+    settings = build_settings(config_file, flags).with_secrets()
+    try:
+        run_export(settings, **opts)
+    except (OSError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Enrich: what the request knew that the message did not say. Runs before storing.
+
+Time: `receivedAt` is the collector's clock; `timestamp` is corrected for the client's clock skew
+(`receivedAt - (sentAt - originalTimestamp)`), and the client's own value is kept as
+`originalTimestamp`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from collector.types import AnyMessage
+from collector.validate import parse_time
+
+# A corrected time further ahead than this is the client's mistake; such messages get receivedAt.
+MAX_FUTURE = timedelta(minutes=5)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def to_ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+def correct_time(msg: AnyMessage, received: datetime, envelope_sent_at: str | None) -> datetime:
+    """Set receivedAt/originalTimestamp/timestamp on `msg`; return the corrected event time."""
+    msg.received_at = iso(received)
+    original = msg.timestamp or msg.original_timestamp
+    if original is None:
+        msg.timestamp = msg.received_at
+        return received
+    msg.original_timestamp = original
+    happened = parse_time("timestamp", original)
+    sent_at = msg.sent_at or envelope_sent_at
+    if sent_at is not None:
+        try:
+            happened = received - (parse_time("sentAt", sent_at) - happened)
+        except ValueError:
+            pass
+    if happened - received > MAX_FUTURE:
+        happened = received
+    msg.timestamp = iso(happened)
+    return happened

@@ -1,0 +1,126 @@
+"""Export: pull stored messages as NDJSON, in receipt order, resumable from an opaque cursor.
+
+Each page answers with `Footfall-Cursor`; passing it back as `?cursor=` continues after the page's
+last message. An empty page means caught up for now (the cursor stays where it was).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from collector.ingest import error_response
+from collector.runtime import Runtime
+from collector.store import ExportFilter
+from collector.types import MESSAGE_TYPES
+
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 10_000
+CURSOR_HEADER = "Footfall-Cursor"
+CURSOR_PREFIX = "v1:"
+
+
+class BadQuery(ValueError):
+    pass
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if text.startswith(CURSOR_PREFIX) and text[len(CURSOR_PREFIX) :].isdigit():
+            return int(text[len(CURSOR_PREFIX) :])
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise BadQuery("`cursor` is not one this collector gave out (pass the Footfall-Cursor header back as is)")
+
+
+def _time_ms(name: str, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadQuery(f"`{name}` is not an ISO 8601 time: {value!r}") from None
+    if dt.tzinfo is None:
+        raise BadQuery(f"`{name}` has no time zone: {value!r} (add 'Z' or an offset)")
+    return int(dt.timestamp() * 1000)
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_LIMIT
+    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+        raise BadQuery(f"`limit` must be a whole number from 1 to {MAX_LIMIT}, got {value!r}")
+    return int(value)
+
+
+KNOWN_PARAMS = frozenset({"cursor", "limit", "since", "until", "type", "event", "userId"})
+
+
+def parse_query(request: Request) -> tuple[int, int, ExportFilter]:
+    q = request.query_params
+    unknown = sorted(set(q.keys()) - KNOWN_PARAMS)
+    if unknown:
+        raise BadQuery(f"unknown parameter `{unknown[0]}` (export takes {', '.join(sorted(KNOWN_PARAMS))})")
+    msg_type = q.get("type")
+    if msg_type is not None and msg_type not in MESSAGE_TYPES:
+        raise BadQuery(f"`type` must be one of {', '.join(MESSAGE_TYPES)}, got {msg_type!r}")
+    after = decode_cursor(q["cursor"]) if "cursor" in q else 0
+    where = ExportFilter(
+        since=_time_ms("since", q.get("since")),
+        until=_time_ms("until", q.get("until")),
+        type=msg_type,
+        event=q.get("event"),
+        user_id=q.get("userId"),
+    )
+    return after, _limit(q.get("limit")), where
+
+
+async def export_endpoint(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    if not rt.is_admin(request.headers.get("authorization")):
+        return error_response(401, "export needs the export token: `Authorization: Bearer <token>`")
+    try:
+        after, limit, where = parse_query(request)
+    except BadQuery as exc:
+        return error_response(400, str(exc))
+    rows = await rt.store.read_messages(after, limit, where)
+    last = rows[-1][0] if rows else after
+    body = b"".join(row[1] + b"\n" for row in rows)
+    return Response(
+        body,
+        headers={CURSOR_HEADER: encode_cursor(last), "Footfall-Count": str(len(rows))},
+        media_type="application/x-ndjson",
+    )
+
+
+async def quarantine_endpoint(request: Request) -> Response:
+    """Rejected messages with their reasons, NDJSON, resumable like the export."""
+    rt: Runtime = request.app.state.runtime
+    if not rt.is_admin(request.headers.get("authorization")):
+        return error_response(401, "quarantine needs the export token: `Authorization: Bearer <token>`")
+    try:
+        q = request.query_params
+        after = decode_cursor(q["cursor"]) if "cursor" in q else 0
+        limit = _limit(q.get("limit"))
+    except BadQuery as exc:
+        return error_response(400, str(exc))
+    rows = await rt.store.read_quarantine(after, limit)
+    lines = [
+        msgspec.json.encode({"receivedAt": received, "reason": reason, "payload": payload.decode("utf-8", "replace")})
+        for _, received, reason, payload in rows
+    ]
+    return Response(
+        b"".join(line + b"\n" for line in lines),
+        headers={CURSOR_HEADER: encode_cursor(rows[-1][0] if rows else after)},
+        media_type="application/x-ndjson",
+    )

@@ -1,0 +1,68 @@
+"""The client side of export, for `footfall export`: follow the cursor page by page."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+import httpx
+from tqdm import tqdm
+
+from collector.config import Settings
+from collector.export import CURSOR_HEADER
+
+
+def run_export(
+    settings: Settings,
+    *,
+    url: str | None,
+    out: Path | None,
+    cursor_file: Path | None,
+    since: str | None,
+    until: str | None,
+    msg_type: str | None,
+    event: str | None,
+    user_id: str | None,
+    page_size: int,
+    follow: bool,
+) -> int:
+    base = (url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    params = {"since": since, "until": until, "type": msg_type, "event": event, "userId": user_id}
+    query = {k: v for k, v in params.items() if v is not None} | {"limit": str(page_size)}
+    cursor = cursor_file.read_text().strip() if cursor_file and cursor_file.exists() else None
+    headers = {"Authorization": f"Bearer {settings.export_token}"}
+    sink: IO[bytes] = out.open("ab") if out else sys.stdout.buffer
+    total = 0
+    try:
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as client, tqdm(
+            unit=" msg", desc="exported", file=sys.stderr, disable=None
+        ) as bar:
+            while True:
+                page_query = query | ({"cursor": cursor} if cursor else {})
+                try:
+                    response = client.get("/v1/export", params=page_query)
+                except httpx.HTTPError as exc:
+                    raise RuntimeError(f"cannot reach the collector at {base}: {exc}") from None
+                if response.status_code != 200:
+                    raise RuntimeError(f"export failed ({response.status_code}): {response.text.strip()}")
+                count = int(response.headers.get("Footfall-Count", "0"))
+                if count:
+                    sink.write(response.content)
+                    sink.flush()
+                    cursor = response.headers[CURSOR_HEADER]
+                    if cursor_file:
+                        cursor_file.write_text(cursor + "\n")
+                    total += count
+                    bar.update(count)
+                elif follow:
+                    time.sleep(1.0)
+                else:
+                    break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if out:
+            sink.close()
+    return total

@@ -1,0 +1,137 @@
+"""Receive: read the request body (size limits, gzip), find the write key, split the batch into messages.
+
+Everything here is about the request as a whole; a problem found here fails the whole request with a
+4xx whose message says what is wrong. Per-message problems are for `validate`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+
+MAX_BATCH_BYTES = 500 * 1024
+ENVELOPE_KEYS = frozenset({"batch", "sentAt", "context", "integrations", "writeKey", "reset", "_metadata"})
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Envelope:
+    messages: list[bytes]
+    write_key: str | None = None
+    sent_at: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    integrations: dict[str, Any] = field(default_factory=dict)
+    reset: bool = False  # the tracker says: "I started a new anonymous ID, do not let the cookie override it"
+
+
+class _Batch(msgspec.Struct, forbid_unknown_fields=True):
+    batch: list[msgspec.Raw]
+    sentAt: str | None = None
+    context: dict[str, Any] = {}
+    integrations: dict[str, Any] = {}
+    writeKey: str | None = None
+    reset: bool = False
+    metadata: dict[str, Any] | None = msgspec.field(default=None, name="_metadata")
+
+
+_batch_decoder = msgspec.json.Decoder(_Batch)
+
+
+def header_write_key(request: Request) -> str | None:
+    """Write key from HTTP Basic auth (key as user name) or the `writeKey` query parameter."""
+    auth = request.headers.get("authorization")
+    if auth and auth[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(auth[6:].strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise BadRequest(401, "Authorization header is not valid Basic auth") from None
+        return decoded.split(":", 1)[0]
+    return request.query_params.get("writeKey")
+
+
+async def read_body(request: Request, limit: int = MAX_BATCH_BYTES) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BadRequest(413, f"body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(413, f"body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").lower()
+    if encoding == "gzip":
+        return _gunzip(body, limit)
+    if encoding not in ("identity", ""):
+        raise BadRequest(415, f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
+    return body
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise BadRequest(400, f"body is not valid gzip: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise BadRequest(413, f"body is over the limit of {limit} bytes once decompressed")
+    if not inflater.eof:
+        raise BadRequest(400, "body is not valid gzip: the stream is truncated")
+    return out
+
+
+def parse_batch(body: bytes) -> Envelope:
+    if not body.strip():
+        raise BadRequest(400, 'body is empty; expected JSON like {"batch": [...]}')
+    try:
+        parsed = _batch_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(400, "body: " + _envelope_error(str(exc))) from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(400, f"body is not valid JSON: {exc}") from None
+    return Envelope(
+        messages=[bytes(raw) for raw in parsed.batch],
+        write_key=parsed.writeKey,
+        sent_at=parsed.sentAt,
+        context=parsed.context,
+        integrations=parsed.integrations,
+        reset=parsed.reset,
+    )
+
+
+def parse_single(body: bytes) -> Envelope:
+    """A single-message endpoint: the body is the message itself."""
+    if not body.strip():
+        raise BadRequest(400, "body is empty; expected one JSON message")
+    try:
+        obj = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise BadRequest(400, f"body is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise BadRequest(400, "body must be a JSON object (one message)")
+    write_key = obj.get("writeKey")
+    return Envelope(messages=[body], write_key=write_key if isinstance(write_key, str) else None)
+
+
+def _envelope_error(error: str) -> str:
+    if error.startswith("Object contains unknown field"):
+        return error.replace("Object contains unknown field", "unknown key") + (
+            f" (a batch body has {', '.join(sorted(ENVELOPE_KEYS - {'_metadata'}))})"
+        )
+    if error.startswith("Object missing required field `batch`"):
+        return 'missing `batch`: expected {"batch": [message, ...]}'
+    return error.replace("`$.", "`").replace("- at `$`", "")

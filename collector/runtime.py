@@ -1,0 +1,36 @@
+"""What the running collector holds: settings and the resources opened in the lifespan."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from collector.config import Settings
+from collector.identify import CookieJar
+from collector.store import Store
+from collector.store.group_commit import GroupCommitter
+from collector.types import SourceKind
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    committer: GroupCommitter
+    cookies: CookieJar
+    tracker: tuple[bytes, str] | None = None  # the built tracker and its ETag
+
+    def source_kind(self, write_key: str | None) -> SourceKind | None:
+        """Which kind of source a write key belongs to, or None for an unknown key."""
+        if not write_key:
+            return None
+        if hmac.compare_digest(write_key, self.settings.write_key):
+            return "browser"
+        if hmac.compare_digest(write_key, self.settings.server_key):
+            return "server"
+        return None
+
+    def is_admin(self, authorization: str | None) -> bool:
+        if not authorization or authorization[:7].lower() != "bearer ":
+            return False
+        return hmac.compare_digest(authorization[7:].strip(), self.settings.export_token)

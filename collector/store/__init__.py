@@ -1,0 +1,27 @@
+"""Storage backends, chosen by the URL scheme of the `db` setting."""
+
+from __future__ import annotations
+
+import importlib
+
+from collector.config import Settings
+from collector.store.base import ExportFilter, Store
+
+SUPPORTED_BACKENDS = {
+    "sqlite": "collector.store.sqlite:SqliteStore",
+}
+
+
+def create_store(settings: Settings) -> Store:
+    url = settings.db_url
+    scheme = url.split("://", 1)[0]
+    if scheme not in SUPPORTED_BACKENDS:
+        raise ValueError(f"db URL scheme {scheme!r} is not supported (use one of: {', '.join(SUPPORTED_BACKENDS)})")
+    module_name, class_name = SUPPORTED_BACKENDS[scheme].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    assert issubclass(cls, Store)
+    store: Store = cls(url, sync_commits=settings.sync_commits)
+    return store
+
+
+__all__ = ["ExportFilter", "Store", "create_store", "SUPPORTED_BACKENDS"]

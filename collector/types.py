@@ -1,0 +1,94 @@
+"""Shared vocabulary of the pipeline: the Segment-spec messages and the rows the store keeps."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NamedTuple
+
+import msgspec
+
+MessageType = Literal["track", "page", "screen", "identify", "alias", "group"]
+SourceKind = Literal["browser", "server"]
+MESSAGE_TYPES: tuple[MessageType, ...] = ("track", "page", "screen", "identify", "alias", "group")
+
+
+class Message(
+    msgspec.Struct,
+    tag_field="type",
+    rename="camel",
+    omit_defaults=True,
+    forbid_unknown_fields=True,
+    kw_only=True,
+):
+    """Fields every message type has, as the Segment spec names them."""
+
+    message_id: str | None = None
+    anonymous_id: str | None = None
+    user_id: str | None = None
+    timestamp: str | None = None
+    original_timestamp: str | None = None
+    sent_at: str | None = None
+    received_at: str | None = None
+    context: dict[str, Any] = {}
+    integrations: dict[str, Any] = {}
+    channel: str | None = None
+    version: int | str | None = None
+    metadata: dict[str, Any] | None = msgspec.field(default=None, name="_metadata")
+    # Single-message endpoints may carry the write key in the body, as Segment's do.
+    write_key: str | None = None
+
+
+class Track(Message, tag="track"):
+    event: str
+    properties: dict[str, Any] = {}
+
+
+class Page(Message, tag="page"):
+    name: str | None = None
+    category: str | None = None
+    properties: dict[str, Any] = {}
+
+
+class Screen(Message, tag="screen"):
+    name: str | None = None
+    category: str | None = None
+    properties: dict[str, Any] = {}
+
+
+class Identify(Message, tag="identify"):
+    traits: dict[str, Any] = {}
+
+
+class Group(Message, tag="group"):
+    group_id: str
+    traits: dict[str, Any] = {}
+
+
+class Alias(Message, tag="alias"):
+    previous_id: str
+
+
+AnyMessage = Track | Page | Screen | Identify | Group | Alias
+
+
+class StoredMessage(NamedTuple):
+    message_id: str
+    type: str
+    event: str | None
+    user_id: str | None
+    anonymous_id: str | None
+    timestamp: int  # event time (skew-corrected), ms since the epoch
+    received_at: int  # ms since the epoch
+    body: bytes  # the message as exported: JSON, Segment-spec shape
+
+
+class QuarantineRow(NamedTuple):
+    received_at: int
+    reason: str
+    payload: bytes
+    message_id: str | None
+
+
+class Rejection(NamedTuple):
+    index: int
+    message_id: str | None
+    reason: str

@@ -1,0 +1,163 @@
+"""Validate one message: types and unknown keys (by the message structs), then the rules per type."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from collector.types import AnyMessage, Group, Identify, Message, Page, Screen, Track
+
+MAX_MESSAGE_BYTES = 32 * 1024
+MAX_ID_LENGTH = 255
+MAX_NAME_LENGTH = 255
+JUNK_IDS = frozenset({"", "undefined", "null", "none", "nan", "[object object]"})
+
+# ISO 4217 active codes (2024 list), plus the funds and precious-metal codes commerce APIs use.
+CURRENCIES = frozenset(
+    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD
+    CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL
+    GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD
+    KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR
+    NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN
+    SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG
+    XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG ZWL""".split()
+)
+
+_decoder = msgspec.json.Decoder(AnyMessage)
+
+
+class Invalid(ValueError):
+    """A message broke a rule; the text says which and where."""
+
+
+def decode(raw: bytes, *, implied_type: str | None = None) -> AnyMessage:
+    """Decode one message's JSON into its struct, or raise Invalid naming the field."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise Invalid(f"message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    try:
+        if implied_type is not None:
+            obj = msgspec.json.decode(raw)
+            if not isinstance(obj, dict):
+                raise Invalid(f"message must be a JSON object, not {_json_kind(obj)}")
+            declared = obj.setdefault("type", implied_type)
+            if declared != implied_type:
+                raise Invalid(f"`type` is {declared!r} but this endpoint takes {implied_type!r} messages")
+            return msgspec.convert(obj, AnyMessage)
+        return _decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise Invalid(_describe(str(exc))) from None
+    except msgspec.DecodeError as exc:
+        raise Invalid(f"not valid JSON: {exc}") from None
+
+
+def check(msg: AnyMessage, *, ids_assigned: bool) -> None:
+    """Rules beyond types. `ids_assigned`: the collector will supply an anonymousId (browser traffic)."""
+    for name in ("message_id", "anonymous_id", "user_id"):
+        value = getattr(msg, name)
+        if value is not None:
+            _check_id(_camel(name), value)
+    if isinstance(msg, Message) and msg.anonymous_id is None and msg.user_id is None and not ids_assigned:
+        if not hasattr(msg, "previous_id"):
+            raise Invalid("a message needs `userId` or `anonymousId`")
+    for name in ("timestamp", "original_timestamp", "sent_at"):
+        value = getattr(msg, name)
+        if value is not None:
+            parse_time(_camel(name), value)
+    match msg:
+        case Track():
+            _check_name("event", msg.event)
+            if msg.event == "Order Completed":
+                check_order(msg.properties)
+        case Page() | Screen():
+            if msg.name is not None:
+                _check_name("name", msg.name)
+        case Group():
+            _check_id("groupId", msg.group_id)
+        case Identify():
+            pass
+        case _:  # Alias
+            if msg.user_id is None:
+                raise Invalid("an alias message needs `userId` (the new ID) and `previousId`")
+            _check_id("previousId", msg.previous_id)  # type: ignore[union-attr]
+
+
+def check_order(props: dict[str, Any]) -> None:
+    """Segment e-commerce v2 `Order Completed`: order_id, a numeric total or revenue, an ISO 4217 currency."""
+    order_id = props.get("order_id")
+    if not isinstance(order_id, (str, int)) or isinstance(order_id, bool) or order_id == "":
+        raise Invalid("`Order Completed` needs `properties.order_id` (a string)")
+    amounts = [k for k in ("total", "revenue") if k in props]
+    if not amounts:
+        raise Invalid("`Order Completed` needs a numeric `properties.total` or `properties.revenue`")
+    for key in amounts + [k for k in ("subtotal", "tax", "shipping", "discount") if k in props]:
+        _check_number(f"properties.{key}", props[key])
+    currency = props.get("currency")
+    if not isinstance(currency, str) or currency.upper() not in CURRENCIES:
+        raise Invalid(f"`properties.currency` must be an ISO 4217 code such as 'USD', got {currency!r}")
+    products = props.get("products", [])
+    if not isinstance(products, list):
+        raise Invalid("`properties.products` must be a list")
+    for i, product in enumerate(products):
+        if not isinstance(product, dict):
+            raise Invalid(f"`properties.products[{i}]` must be an object")
+        for key in ("price", "quantity"):
+            if key in product:
+                _check_number(f"properties.products[{i}].{key}", product[key])
+
+
+def parse_time(name: str, value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"`{name}` is not an ISO 8601 time: {value[:64]!r}") from None
+    if parsed.tzinfo is None:
+        raise Invalid(f"`{name}` has no time zone: {value[:64]!r} (add 'Z' or an offset)")
+    return parsed
+
+
+def _check_number(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise Invalid(f"`{name}` must be a number, got {value!r}")
+
+
+def _check_id(name: str, value: str) -> None:
+    if value.strip().lower() in JUNK_IDS:
+        raise Invalid(f"`{name}` is {value!r}, which is not an ID")
+    if len(value) > MAX_ID_LENGTH:
+        raise Invalid(f"`{name}` is {len(value)} characters; the limit is {MAX_ID_LENGTH}")
+
+
+def _check_name(name: str, value: str) -> None:
+    if not value.strip():
+        raise Invalid(f"`{name}` is empty")
+    if len(value) > MAX_NAME_LENGTH:
+        raise Invalid(f"`{name}` is {len(value)} characters; the limit is {MAX_NAME_LENGTH}")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def _json_kind(obj: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(obj), "a number")
+
+
+def _describe(error: str) -> str:
+    """msgspec says `Object contains unknown field `x`` - at `$...``; keep it, minus the `$` root."""
+    text = error.replace("`$.", "`").replace("- at `$`", "")
+    typed = re.fullmatch(r"Expected `(.+)`, got `(.+)` - at `(.+)`", text)
+    if typed:
+        expected = typed.group(1).replace(" | null", " or null").replace("str", "string").replace("int", "integer")
+        return f"`{typed.group(3)}` must be {expected}, got {typed.group(2)}"
+    if text.startswith("Object missing required field `type`"):
+        return "missing `type` (one of track, page, screen, identify, alias, group)"
+    if text.startswith("Invalid value") and "at `type`" in text:
+        return text.replace("Invalid value", "unknown `type`", 1).split(" - ")[0] + (
+            " (one of track, page, screen, identify, alias, group)"
+        )
+    return text.replace("Object contains unknown field", "unknown key").replace("Object", "message")
