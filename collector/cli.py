@@ -61,7 +61,7 @@ def split_settings(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.version_option(package_name="footfall")
+@click.version_option(package_name="footfall-collector")
 def main() -> None:
     """Footfall: a self-hosted, first-party event collector (Segment-spec)."""
 

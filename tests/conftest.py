@@ -1,0 +1,132 @@
+"""Shared fixtures: the real collector, started as users start it (`footfall serve`) on a free port."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+WRITE_KEY = "wk_test"
+SERVER_KEY = "sk_test"
+EXPORT_TOKEN = "ex_test"
+COOKIE_SECRET = "cookie-secret-for-tests"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Collector:
+    """A `footfall serve` process with known keys, a data directory of its own and a free port."""
+
+    def __init__(self, data_dir: Path, *args: str, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.args = args
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.write_key = WRITE_KEY
+        self.server_key = SERVER_KEY
+        self.export_token = EXPORT_TOKEN
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "collector.log"
+
+    def start(self) -> Collector:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable, "-m", "collector", "serve",
+            "--port", str(self.port),
+            "--data-dir", str(self.data_dir),
+            "--write-key", WRITE_KEY,
+            "--server-key", SERVER_KEY,
+            "--export-token", EXPORT_TOKEN,
+            "--cookie-secret", COOKIE_SECRET,
+            *self.args,
+        ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"collector exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError(f"collector did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    # --- talking to it -------------------------------------------------------------------------
+    def send(self, messages: list[dict[str, Any]], key: str | None = None, **kw: Any) -> httpx.Response:
+        return httpx.post(
+            self.url + "/v1/batch", json={"batch": messages}, auth=(key or self.server_key, ""), timeout=10, **kw
+        )
+
+    def export_page(self, **params: Any) -> httpx.Response:
+        return httpx.get(
+            self.url + "/v1/export",
+            params=params,
+            headers={"Authorization": f"Bearer {self.export_token}"},
+            timeout=30,
+        )
+
+    def export(self, **params: Any) -> list[dict[str, Any]]:
+        """Every exported message, following the cursor until an empty page."""
+        out: list[dict[str, Any]] = []
+        params = dict(params)
+        while True:
+            r = self.export_page(**params)
+            assert r.status_code == 200, r.text
+            lines = [json.loads(line) for line in r.text.splitlines() if line]
+            if not lines:
+                return out
+            out.extend(lines)
+            params["cursor"] = r.headers["Footfall-Cursor"]
+
+
+@pytest.fixture
+def collector_factory(tmp_path: Path) -> Iterator[Any]:
+    started: list[Collector] = []
+
+    def make(*args: str, data_dir: Path | None = None, port: int | None = None) -> Collector:
+        c = Collector(data_dir or tmp_path / f"data{len(started)}", *args, port=port)
+        started.append(c)
+        return c.start()
+
+    yield make
+    for c in started:
+        c.stop()
+
+
+@pytest.fixture
+def collector(collector_factory: Any) -> Collector:
+    c: Collector = collector_factory()
+    return c
