@@ -18,7 +18,7 @@ F = typing.TypeVar("F", bound=Callable[..., Any])
 
 def _click_type(tp: Any) -> Any:
     args = [a for a in typing.get_args(tp) if a is not type(None)]
-    base = args[0] if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType")) else tp
+    base = args[0] if typing.get_origin(tp) in (typing.Union, __import__("types").UnionType) else tp
     if typing.get_origin(base) is typing.Literal:
         return click.Choice(typing.get_args(base), case_sensitive=False)
     return {int: int, bool: click.BOOL, Path: click.Path(path_type=Path)}.get(base, str)
@@ -124,7 +124,9 @@ def _print_banner(s: Settings, first_run: bool) -> None:
 
 @main.command("export")
 @click.option("--url", default=None, help="Collector base URL. [default: http://HOST:PORT from the settings]")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File (default: stdout).")
+@click.option(
+    "--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File to append to (default: stdout)."
+)
 @click.option(
     "--cursor-file",
     type=click.Path(dir_okay=False, path_type=Path),

@@ -123,7 +123,8 @@ class Settings:
         if not missing:
             return self
         stored = load_or_create_secrets(self.data_dir)
-        return dataclasses.replace(self, **{name: stored[name] for name in missing})
+        filled: dict[str, Any] = {name: stored[name] for name in missing}
+        return dataclasses.replace(self, **filled)
 
 
 def _fields() -> list[dataclasses.Field[Any]]:

@@ -7,6 +7,7 @@ Time: `receivedAt` is the collector's clock; `timestamp` is corrected for the cl
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 from collector.types import AnyMessage
@@ -35,10 +36,8 @@ def correct_time(msg: AnyMessage, received: datetime, envelope_sent_at: str | No
     happened = parse_time("timestamp", original)
     sent_at = msg.sent_at or envelope_sent_at
     if sent_at is not None:
-        try:
+        with contextlib.suppress(ValueError):  # an unreadable envelope sentAt: no correction
             happened = received - (parse_time("sentAt", sent_at) - happened)
-        except ValueError:
-            pass
     if happened - received > MAX_FUTURE:
         happened = received
     msg.timestamp = iso(happened)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import msgspec
@@ -88,7 +89,8 @@ class QuarantineRow(NamedTuple):
     message_id: str | None
 
 
-class Rejection(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Rejection:
     index: int
     message_id: str | None
     reason: str

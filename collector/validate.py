@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from collector.types import AnyMessage, Group, Identify, Message, Page, Screen, Track
+from collector.types import Alias, AnyMessage, Group, Identify, Page, Screen, Track
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_ID_LENGTH = 255
@@ -46,8 +46,10 @@ def decode(raw: bytes, *, implied_type: str | None = None) -> AnyMessage:
             declared = obj.setdefault("type", implied_type)
             if declared != implied_type:
                 raise Invalid(f"`type` is {declared!r} but this endpoint takes {implied_type!r} messages")
-            return msgspec.convert(obj, AnyMessage)
-        return _decoder.decode(raw)
+            converted: AnyMessage = msgspec.convert(obj, AnyMessage)
+            return converted
+        decoded: AnyMessage = _decoder.decode(raw)
+        return decoded
     except msgspec.ValidationError as exc:
         raise Invalid(_describe(str(exc))) from None
     except msgspec.DecodeError as exc:
@@ -60,9 +62,8 @@ def check(msg: AnyMessage, *, ids_assigned: bool) -> None:
         value = getattr(msg, name)
         if value is not None:
             _check_id(_camel(name), value)
-    if isinstance(msg, Message) and msg.anonymous_id is None and msg.user_id is None and not ids_assigned:
-        if not hasattr(msg, "previous_id"):
-            raise Invalid("a message needs `userId` or `anonymousId`")
+    if msg.anonymous_id is None and msg.user_id is None and not ids_assigned and not isinstance(msg, Alias):
+        raise Invalid("a message needs `userId` or `anonymousId`")
     for name in ("timestamp", "original_timestamp", "sent_at"):
         value = getattr(msg, name)
         if value is not None:
@@ -82,7 +83,7 @@ def check(msg: AnyMessage, *, ids_assigned: bool) -> None:
         case _:  # Alias
             if msg.user_id is None:
                 raise Invalid("an alias message needs `userId` (the new ID) and `previousId`")
-            _check_id("previousId", msg.previous_id)  # type: ignore[union-attr]
+            _check_id("previousId", msg.previous_id)
 
 
 def check_order(props: dict[str, Any]) -> None:
@@ -90,7 +91,7 @@ def check_order(props: dict[str, Any]) -> None:
     order_id = props.get("order_id")
     if not isinstance(order_id, (str, int)) or isinstance(order_id, bool) or order_id == "":
         raise Invalid("`Order Completed` needs `properties.order_id` (a string)")
-    amounts = [k for k in ("total", "revenue") if k in props]
+    amounts: list[str] = [k for k in ("total", "revenue") if k in props]
     if not amounts:
         raise Invalid("`Order Completed` needs a numeric `properties.total` or `properties.revenue`")
     for key in amounts + [k for k in ("subtotal", "tax", "shipping", "discount") if k in props]:

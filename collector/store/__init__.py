@@ -24,4 +24,4 @@ def create_store(settings: Settings) -> Store:
     return store
 
 
-__all__ = ["ExportFilter", "Store", "create_store", "SUPPORTED_BACKENDS"]
+__all__ = ["SUPPORTED_BACKENDS", "ExportFilter", "Store", "create_store"]
