@@ -125,7 +125,11 @@ def _print_banner(s: Settings, first_run: bool) -> None:
 @main.command("export")
 @click.option("--url", default=None, help="Collector base URL. [default: http://HOST:PORT from the settings]")
 @click.option(
-    "--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File to append to (default: stdout)."
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to append to (default: stdout).",
 )
 @click.option(
     "--cursor-file",

@@ -44,8 +44,7 @@ class Settings:
         "Directory for the SQLite database and the generated secrets.", default=Path("footfall-data")
     )
     db: str = _help(
-        "Storage: a SQLite file path (or sqlite:///path), or a postgresql:// URL. "
-        "Default: footfall.db in --data-dir.",
+        "Storage: a SQLite file path (or sqlite:///path), or a postgresql:// URL. Default: footfall.db in --data-dir.",
         default="",
     )
     write_key: str = _help(

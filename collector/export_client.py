@@ -36,9 +36,10 @@ def run_export(
     sink: IO[bytes] = out.open("ab") if out else sys.stdout.buffer
     total = 0
     try:
-        with httpx.Client(base_url=base, headers=headers, timeout=60) as client, tqdm(
-            unit=" msg", desc="exported", file=sys.stderr, disable=None
-        ) as bar:
+        with (
+            httpx.Client(base_url=base, headers=headers, timeout=60) as client,
+            tqdm(unit=" msg", desc="exported", file=sys.stderr, disable=None) as bar,
+        ):
             while True:
                 page_query = query | ({"cursor": cursor} if cursor else {})
                 try:
