@@ -25,19 +25,23 @@ def to_ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
 
 
-def correct_time(msg: AnyMessage, received: datetime, envelope_sent_at: str | None) -> datetime:
-    """Set receivedAt/originalTimestamp/timestamp on `msg`; return the corrected event time."""
-    msg.received_at = iso(received)
+def correct_time(msg: AnyMessage, received: datetime, received_iso: str, envelope_sent_at: str | None) -> datetime:
+    """Set receivedAt/originalTimestamp/timestamp on `msg`; return the corrected event time.
+
+    Raises Invalid for a message time that is not ISO 8601 with a zone.
+    """
+    msg.received_at = received_iso
     original = msg.timestamp or msg.original_timestamp
     if original is None:
-        msg.timestamp = msg.received_at
+        msg.timestamp = received_iso
         return received
     msg.original_timestamp = original
-    happened = parse_time("timestamp", original)
-    sent_at = msg.sent_at or envelope_sent_at
-    if sent_at is not None:
+    happened = parse_time("timestamp" if msg.timestamp else "originalTimestamp", original)
+    if msg.sent_at is not None:
+        happened = received - (parse_time("sentAt", msg.sent_at) - happened)
+    elif envelope_sent_at is not None:
         with contextlib.suppress(ValueError):  # an unreadable envelope sentAt: no correction
-            happened = received - (parse_time("sentAt", sent_at) - happened)
+            happened = received - (parse_time("sentAt", envelope_sent_at) - happened)
     if happened - received > MAX_FUTURE:
         happened = received
     msg.timestamp = iso(happened)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,6 +62,7 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
 
     received = datetime.now(UTC)
     received_ms = enrich.to_ms(received)
+    received_iso = enrich.iso(received)
     rejected: list[Rejection] = []
     quarantine: list[QuarantineRow] = []
 
@@ -85,10 +87,11 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
         identify.apply_browser_id(anonymous_id, [m for _, _, m in decoded])
 
     stored: list[StoredMessage] = []
+    fresh_ids = _new_ids(len(decoded))
     for index, raw, msg in decoded:
         try:
             check(msg, ids_assigned=browser)
-            happened = enrich.correct_time(msg, received, envelope.sent_at)
+            happened = enrich.correct_time(msg, received, received_iso, envelope.sent_at)
         except Invalid as exc:
             reject(index, raw, str(exc), msg.message_id)
             continue
@@ -96,7 +99,7 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
             msg.context = {**envelope.context, **msg.context}
         if envelope.integrations:
             msg.integrations = {**envelope.integrations, **msg.integrations}
-        msg.message_id = msg.message_id or str(uuid.uuid4())
+        msg.message_id = msg.message_id or next(fresh_ids)
         msg.write_key = None
         stored.append(
             StoredMessage(
@@ -130,6 +133,13 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
     }
     status = 400 if rejected and not stored else 200
     return json_response(result, status, headers)
+
+
+def _new_ids(n: int) -> Iterator[str]:
+    """UUID4s for messages that came without a messageId: one call for randomness per request."""
+    pool = os.urandom(16 * n)
+    for i in range(n):
+        yield str(uuid.UUID(bytes=pool[16 * i : 16 * i + 16], version=4))
 
 
 def _sniff_message_id(raw: bytes) -> str | None:

@@ -58,16 +58,12 @@ def decode(raw: bytes, *, implied_type: str | None = None) -> AnyMessage:
 
 def check(msg: AnyMessage, *, ids_assigned: bool) -> None:
     """Rules beyond types. `ids_assigned`: the collector will supply an anonymousId (browser traffic)."""
-    for name in ("message_id", "anonymous_id", "user_id"):
-        value = getattr(msg, name)
+    for wire_name, value in (("messageId", msg.message_id), ("anonymousId", msg.anonymous_id), ("userId", msg.user_id)):
         if value is not None:
-            _check_id(_camel(name), value)
+            _check_id(wire_name, value)
     if msg.anonymous_id is None and msg.user_id is None and not ids_assigned and not isinstance(msg, Alias):
         raise Invalid("a message needs `userId` or `anonymousId`")
-    for name in ("timestamp", "original_timestamp", "sent_at"):
-        value = getattr(msg, name)
-        if value is not None:
-            parse_time(_camel(name), value)
+    # Times are parsed (and so checked) where they are used: enrich.correct_time.
     match msg:
         case Track():
             _check_name("event", msg.event)
@@ -137,11 +133,6 @@ def _check_name(name: str, value: str) -> None:
         raise Invalid(f"`{name}` is empty")
     if len(value) > MAX_NAME_LENGTH:
         raise Invalid(f"`{name}` is {len(value)} characters; the limit is {MAX_NAME_LENGTH}")
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
 
 
 def _json_kind(obj: Any) -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +43,11 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+log = logging.getLogger("footfall.store")
+
+CHECKPOINT_INTERVAL = 1.0  # seconds
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes the WAL file is cut back to after a reset
+
 COLUMNS = "message_id, type, event, user_id, anonymous_id, timestamp, received_at, body"
 ROWS_PER_STATEMENT = 32766 // 8 // 2  # well under SQLite's bound-variable limit
 
@@ -50,6 +59,8 @@ class SqliteStore(Store):
         self.sync_commits = sync_commits
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         if self.path != ":memory:":
@@ -57,6 +68,17 @@ class SqliteStore(Store):
         self._writer = await self._connect()
         await self._migrate(self._writer)
         self._reader = await self._connect()
+        self._checkpointer = await self._connect()
+        self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="footfall-sqlite-checkpoint")
+
+    async def _checkpoint_loop(self) -> None:
+        assert self._checkpointer is not None
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL)
+            try:
+                await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                log.exception("WAL checkpoint failed; will try again")
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
@@ -65,6 +87,10 @@ class SqliteStore(Store):
         # FULL also fsyncs it, so it survives power loss.
         await conn.execute(f"PRAGMA synchronous={'FULL' if self.sync_commits else 'NORMAL'}")
         await conn.execute("PRAGMA busy_timeout=5000")
+        # Checkpoints (copying the WAL into the database, with an fsync) would stall the writer, and so
+        # every waiting request; a connection of their own does them instead (see _checkpoint_loop).
+        await conn.execute("PRAGMA wal_autocheckpoint=0")
+        await conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         return conn
 
     async def _migrate(self, conn: aiosqlite.Connection) -> None:
@@ -75,10 +101,18 @@ class SqliteStore(Store):
             await conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
 
     async def close(self) -> None:
-        for conn in (self._reader, self._writer):
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoint_task
+            self._checkpoint_task = None
+        for conn in (self._checkpointer, self._reader):
             if conn is not None:
                 await conn.close()
-        self._reader = self._writer = None
+        if self._writer is not None:
+            await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await self._writer.close()
+        self._reader = self._writer = self._checkpointer = None
 
     @property
     def writer(self) -> aiosqlite.Connection:

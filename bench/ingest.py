@@ -1,0 +1,139 @@
+"""Ingest throughput: `footfall serve` against a no-op Starlette endpoint, measured in the same run.
+
+Usage: python bench/ingest.py [--duration 10] [--connections 32]
+Needs wrk (Debian package `wrk`). Both servers run as one uvicorn process with uvloop and httptools and
+no access log; wrk runs one thread. Every request carries messages without a messageId, so each one is
+stored (no dedup short-cut), and a 200 from the collector means committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.conftest import Collector, free_port  # noqa: E402
+
+NOOP_APP = textwrap.dedent(
+    """
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def ok(request):
+        await request.body()
+        return Response(b'{"success":true}', media_type="application/json")
+
+    app = Starlette(routes=[Route("/v1/batch", ok, methods=["POST"]), Route("/v1/track", ok, methods=["POST"]),
+                            Route("/healthz", ok)])
+    """
+)
+
+MESSAGE = {
+    "type": "track",
+    "event": "Product Viewed",
+    "anonymousId": "3f9a3c52-8d33-4b6e-9d0c-2f1e6f0a9b11",
+    "timestamp": "2026-11-25T10:00:00.000Z",
+    "context": {"page": {"url": "https://shop.example/p/42", "path": "/p/42", "title": "Shoe"},
+                "library": {"name": "footfall.js", "version": "0.1.0"}, "locale": "en-GB",
+                "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"},
+    "properties": {"product_id": "42", "price": 59.9, "currency": "EUR"},
+}  # fmt: skip
+
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Basic {auth}"
+wrk.body = [==[{body}]==]
+"""
+
+
+def run_wrk(url: str, body: bytes, auth: str, duration: int, connections: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(LUA.format(auth=auth, body=body.decode()))
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", fh.name, url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    os.unlink(fh.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    lat = {p: _ms(re.search(rf"\s{p}%\s+([\d.]+\w+)", out).group(1)) for p in ("50", "99")}  # type: ignore[union-attr]
+    return {"rps": rps, "p50": lat["50"], "p99": lat["99"], "errors": float(non2xx.group(1)) if non2xx else 0.0}
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def start_noop(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    (tmp / "noop_app.py").write_text(NOOP_APP)
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "noop_app:app", "--port", str(port), "--loop", "uvloop", "--http",
+           "httptools", "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            httpx.get(url + "/healthz")
+            return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RuntimeError("no-op server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--collector-args", default="", help="extra `footfall serve` flags, e.g. '--geoip-db X'")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install wrk")
+
+    import base64
+
+    single = json.dumps(MESSAGE).encode()
+    batch = json.dumps({"batch": [MESSAGE] * 20}).encode()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        noop, noop_url = start_noop(tmp)
+        collector = Collector(tmp / "data", *args.collector_args.split()).start()
+        auth = base64.b64encode(f"{collector.server_key}:".encode()).decode()
+        results: dict[str, dict[str, float]] = {}
+        try:
+            for name, path, body in (("single", "/v1/track", single), ("batch20", "/v1/batch", batch)):
+                for target, url in (("noop", noop_url), ("footfall", collector.url)):
+                    run_wrk(url + path, body, auth, 2, args.connections)  # warm-up
+                    results[f"{name}/{target}"] = run_wrk(url + path, body, auth, args.duration, args.connections)
+            stored = len(collector.export(limit=10000))
+        finally:
+            collector.stop()
+            noop.terminate()
+            noop.wait()
+
+    print(f"\n{'case':<18}{'req/s':>10}{'msg/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    for key, r in results.items():
+        per = 20 if key.startswith("batch20") else 1
+        print(f"{key:<18}{r['rps']:>10.0f}{r['rps'] * per:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['errors']:>9.0f}")
+    s = results["single/footfall"]["rps"] / results["single/noop"]["rps"]
+    b = results["batch20/footfall"]["rps"] / results["batch20/noop"]["rps"]
+    print(f"\nsingle-message ratio to no-op: {s:.2f} (goal >= 0.70)")
+    print(f"20-message batches ratio to no-op: {b:.2f}; footfall {results['batch20/footfall']['rps'] * 20:.0f} msg/s "
+          "(goal >= 30000)")  # fmt: skip
+    print(f"messages stored during the run: {stored}")
+
+
+if __name__ == "__main__":
+    main()
