@@ -41,6 +41,7 @@ NOOP_APP = textwrap.dedent(
     """
 )
 
+CHROME_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 MESSAGE = {
     "type": "track",
     "event": "Product Viewed",
@@ -48,7 +49,7 @@ MESSAGE = {
     "timestamp": "2026-11-25T10:00:00.000Z",
     "context": {"page": {"url": "https://shop.example/p/42", "path": "/p/42", "title": "Shoe"},
                 "library": {"name": "footfall.js", "version": "0.1.0"}, "locale": "en-GB",
-                "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"},
+                "userAgent": CHROME_UA},
     "properties": {"product_id": "42", "price": 59.9, "currency": "EUR"},
 }  # fmt: skip
 
