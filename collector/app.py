@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from collector import cors, export, ingest
 from collector.config import Settings
+from collector.enrich import Enricher
 from collector.identify import CookieJar
 from collector.runtime import Runtime
 from collector.store import create_store
@@ -27,7 +28,8 @@ TRACKER_FILE = Path(__file__).parent / "static" / "footfall.js"
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    rt: Runtime = request.app.state.runtime
+    return JSONResponse({"status": "ok", "counters": dict(rt.counters)})
 
 
 async def tracker(request: Request) -> Response:
@@ -59,14 +61,16 @@ def create_app(settings: Settings) -> Starlette:
         await store.open()
         committer = GroupCommitter(store)
         committer.start()
+        enricher = Enricher(settings)
         app.state.runtime = Runtime(
-            settings, store, committer, CookieJar.from_settings(settings), tracker=_load_tracker()
+            settings, store, committer, CookieJar.from_settings(settings), enricher, tracker=_load_tracker()
         )
         try:
             yield
         finally:
             await committer.stop()
             await store.close()
+            enricher.close()
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),

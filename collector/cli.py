@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 import typing
 from collections.abc import Callable
@@ -77,6 +78,7 @@ def serve(config_file: Path | None, **kwargs: Any) -> None:
     settings = build_settings(config_file, kwargs)
     first_run = not (settings.data_dir / SECRETS_FILE).exists()
     settings = settings.with_secrets()
+    logging.basicConfig(format="%(levelname)-9s %(name)s: %(message)s", level=settings.log_level.upper())
     _print_banner(settings, first_run)
     config = uvicorn.Config(
         create_app(settings),

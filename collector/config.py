@@ -85,6 +85,10 @@ class Settings:
     ip_policy: IpPolicy = _help(
         "What is stored of the client IP: truncate (IPv4 /24, IPv6 /48), keep, or drop.", default="truncate"
     )
+    enrich: bool = _help(
+        "Add device, location, bot, campaign and referrer facts to messages (off: only the time fields).",
+        default=True,
+    )
     bots: BotPolicy = _help("Bot traffic: keep (flagged in context.bot) or drop (counted).", default="keep")
     anonymous_retention_days: int = _help(
         "Days after which messages of never-identified visitors are deleted.", default=90

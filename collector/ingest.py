@@ -86,17 +86,22 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
         anonymous_id = identify.resolve_browser_id(cookie_id, [m for _, _, m in decoded], reset=envelope.reset)
         identify.apply_browser_id(anonymous_id, [m for _, _, m in decoded])
 
+    facts = rt.enricher.facts(request, kind)
+    dropped = 0
     stored: list[StoredMessage] = []
     fresh_ids = _new_ids(len(decoded))
     for index, raw, msg in decoded:
         try:
             check(msg, ids_assigned=browser)
-            happened = enrich.correct_time(msg, received, received_iso, envelope.sent_at)
+            happened = enrich.correct_time(msg, received, received_iso, envelope.sent_at, browser=browser)
         except Invalid as exc:
             reject(index, raw, str(exc), msg.message_id)
             continue
         if envelope.context:
             msg.context = {**envelope.context, **msg.context}
+        if not rt.enricher.enrich(msg, facts):
+            dropped += 1
+            continue
         if envelope.integrations:
             msg.integrations = {**envelope.integrations, **msg.integrations}
         msg.message_id = msg.message_id or next(fresh_ids)
@@ -128,10 +133,12 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
         "success": not rejected,
         "accepted": len(stored),
         "duplicates": len(stored) - len(new_ids),
+        "dropped": dropped,
         "rejected": [{"index": r.index, "messageId": r.message_id, "reason": r.reason} for r in rejected],
         "anonymousId": anonymous_id,
     }
-    status = 400 if rejected and not stored else 200
+    rt.counters["bots_dropped"] += dropped
+    status = 400 if rejected and not stored and not dropped else 200
     return json_response(result, status, headers)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from collector.config import Settings
+from collector.enrich import Enricher
 from collector.identify import CookieJar
 from collector.store import Store
 from collector.store.group_commit import GroupCommitter
@@ -18,7 +20,9 @@ class Runtime:
     store: Store
     committer: GroupCommitter
     cookies: CookieJar
+    enricher: Enricher
     tracker: tuple[bytes, str] | None = None  # the built tracker and its ETag
+    counters: Counter[str] = field(default_factory=Counter)
 
     def source_kind(self, write_key: str | None) -> SourceKind | None:
         """Which kind of source a write key belongs to, or None for an unknown key."""

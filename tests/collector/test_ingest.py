@@ -29,7 +29,8 @@ def order(**props: Any) -> dict[str, Any]:
 def test_batch_of_every_type_is_stored_in_order(collector: Collector) -> None:
     r = collector.send(ONE_OF_EACH)
     assert r.status_code == 200, r.text
-    assert r.json() == {"success": True, "accepted": 6, "duplicates": 0, "rejected": [], "anonymousId": None}
+    assert r.json() == {"success": True, "accepted": 6, "duplicates": 0, "dropped": 0, "rejected": [],
+                        "anonymousId": None}  # fmt: skip
     stored = collector.export()
     assert [m["type"] for m in stored] == [m["type"] for m in ONE_OF_EACH]
     for sent, got in zip(ONE_OF_EACH, stored, strict=True):
@@ -208,4 +209,4 @@ def test_allowed_origins_refuses_others(collector_factory: Any) -> None:
 
 
 def test_healthz(collector: Collector) -> None:
-    assert httpx.get(collector.url + "/healthz").json() == {"status": "ok"}
+    assert httpx.get(collector.url + "/healthz").json() == {"status": "ok", "counters": {}}

@@ -1,8 +1,6 @@
-"""Enrich: what the request knew that the message did not say. Runs before storing.
-
-Time: `receivedAt` is the collector's clock; `timestamp` is corrected for the client's clock skew
+"""Time: `receivedAt` is the collector's clock; `timestamp` is corrected for the client's clock skew
 (`receivedAt - (sentAt - originalTimestamp)`), and the client's own value is kept as
-`originalTimestamp`.
+`originalTimestamp`. Absurd times are not believed: see `correct_time`.
 """
 
 from __future__ import annotations
@@ -15,6 +13,11 @@ from collector.validate import parse_time
 
 # A corrected time further ahead than this is the client's mistake; such messages get receivedAt.
 MAX_FUTURE = timedelta(minutes=5)
+# Nothing we collect happened before this; an earlier time is a broken clock (or a zero value).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+# A browser's queue holds messages for days at most; an older corrected time is a clock gone wrong.
+# Backends may import history, so this applies to browser traffic only.
+BROWSER_MAX_AGE = timedelta(days=30)
 
 
 def iso(dt: datetime) -> str:
@@ -25,7 +28,9 @@ def to_ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
 
 
-def correct_time(msg: AnyMessage, received: datetime, received_iso: str, envelope_sent_at: str | None) -> datetime:
+def correct_time(
+    msg: AnyMessage, received: datetime, received_iso: str, envelope_sent_at: str | None, *, browser: bool = False
+) -> datetime:
     """Set receivedAt/originalTimestamp/timestamp on `msg`; return the corrected event time.
 
     Raises Invalid for a message time that is not ISO 8601 with a zone.
@@ -42,7 +47,7 @@ def correct_time(msg: AnyMessage, received: datetime, received_iso: str, envelop
     elif envelope_sent_at is not None:
         with contextlib.suppress(ValueError):  # an unreadable envelope sentAt: no correction
             happened = received - (parse_time("sentAt", envelope_sent_at) - happened)
-    if happened - received > MAX_FUTURE:
+    if happened - received > MAX_FUTURE or happened < EARLIEST or (browser and received - happened > BROWSER_MAX_AGE):
         happened = received
     msg.timestamp = iso(happened)
     return happened

@@ -1,0 +1,66 @@
+"""Which IP a request came from, and how much of it is kept."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+
+from collector.config import IpPolicy
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_FORWARDED_FOR = re.compile(r'(?i)for="?\[?([^\]";,]+)')
+
+
+def parse_ip(text: str | None) -> IPAddress | None:
+    """An address, with IPv4-mapped IPv6 (::ffff:1.2.3.4, as dual-stack sockets give) made plain IPv4."""
+    if not text:
+        return None
+    text = text.strip()
+    if text.count(":") == 1:  # an IPv4 address with a port, as Forwarded may carry
+        text = text.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def client_ip(
+    peer: str | None, forwarded_for: str | None, forwarded: str | None, trusted: Sequence[Network]
+) -> IPAddress | None:
+    """The socket peer, unless it is a trusted proxy: then the nearest untrusted hop it reports.
+
+    X-Forwarded-For (or else RFC 7239 Forwarded) lists hops left to right; walking from the right and
+    skipping trusted proxies finds the first address no trusted party vouches for beyond.
+    """
+    address = parse_ip(peer)
+    if address is None or not _is_trusted(address, trusted):
+        return address
+    hops = forwarded_for.split(",") if forwarded_for else _FORWARDED_FOR.findall(forwarded or "")
+    for hop in reversed(hops):
+        hop_address = parse_ip(hop)
+        if hop_address is None:
+            return address  # garbage in the chain: believe no further than the last good hop
+        address = hop_address
+        if not _is_trusted(address, trusted):
+            return address
+    return address
+
+
+def _is_trusted(address: IPAddress, trusted: Sequence[Network]) -> bool:
+    return any(address.version == net.version and address in net for net in trusted)
+
+
+def stored_ip(address: IPAddress | None, policy: IpPolicy) -> str | None:
+    """What `context.ip` keeps: the address truncated (IPv4 /24, IPv6 /48), whole, or nothing."""
+    if address is None or policy == "drop":
+        return None
+    if policy == "keep":
+        return str(address)
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
