@@ -61,9 +61,10 @@ wrk.body = [==[{body}]==]
 """
 
 
-def run_wrk(url: str, body: bytes, auth: str, duration: int, connections: int) -> dict[str, float]:
+def run_wrk(url: str, body: bytes, auth: str, duration: int, connections: int, lua: str | None = None) -> dict[str, float]:
+    """wrk against `url`: the same `body` every time, or what the `lua` script's request() makes."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(LUA.format(auth=auth, body=body.decode()))
+        fh.write(lua if lua is not None else LUA.format(auth=auth, body=body.decode()))
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", fh.name, url]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     os.unlink(fh.name)

@@ -64,12 +64,12 @@ class Enricher:
         if ua:
             context["userAgent"] = ua
             for key, value in device.parse_user_agent(ua).items():
-                context[key] = campaign.merge(context.get(key), value) if isinstance(value, dict) else value
+                _put(context, key, value)
             is_bot = context.get("bot") is True
 
         location = self.geo.locate(ip) if ip is not None else None
         if location is not None:
-            context["location"] = campaign.merge(context.get("location"), location)
+            _put(context, "location", location)
         kept_ip = stored_ip(ip, self.settings.ip_policy)
         if kept_ip is None:
             context.pop("ip", None)
@@ -96,3 +96,10 @@ class Enricher:
             found_ref = campaign.referrer(ref, url, medium)
             if found_ref is not None:
                 context["referrer"] = campaign.merge(context.get("referrer"), found_ref)
+
+
+def _put(context: dict[str, Any], key: str, value: Any) -> None:
+    """Set a derived field; where the client sent its own, its keys win. Cached values are shared
+    between messages (they are only read from here on), so they are copied only when merged."""
+    existing = context.get(key)
+    context[key] = value if existing is None else campaign.merge(existing, value) if isinstance(value, dict) else value

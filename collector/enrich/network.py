@@ -11,6 +11,7 @@ from collector.config import IpPolicy
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+_V6_MASK = (2**128 - 1) ^ (2 ** (128 - 48) - 1)  # keep /48
 _FORWARDED_FOR = re.compile(r'(?i)for="?\[?([^\]";,]+)')
 
 
@@ -62,5 +63,7 @@ def stored_ip(address: IPAddress | None, policy: IpPolicy) -> str | None:
         return None
     if policy == "keep":
         return str(address)
-    prefix = 24 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+    if address.version == 4:
+        n = int(address)
+        return f"{n >> 24}.{(n >> 16) & 255}.{(n >> 8) & 255}.0"
+    return str(ipaddress.IPv6Address(int(address) & _V6_MASK))
