@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import msgspec  # noqa: E402
-from mmdb_writer import MMDBWriter, MmdbF64  # noqa: E402
+from mmdb_writer import MmdbF64, MMDBWriter  # noqa: E402
 from netaddr import IPSet  # noqa: E402
 
 from bench.ingest import MESSAGE, run_wrk  # noqa: E402
@@ -44,7 +44,9 @@ def user_agent(version: int) -> str:
     if kind == "Firefox":
         return f"Mozilla/5.0 ({platform}) Gecko/20100101 Firefox/{version}.0"
     mobile = " Mobile" if kind == "Mobile" else ""
-    return f"Mozilla/5.0 ({platform}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{version}.0.0.0{mobile} Safari/537.36"
+    return (
+        f"Mozilla/5.0 ({platform}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{version}.0.0.0{mobile} Safari/537.36"
+    )
 
 
 def build_city_db(path: Path, networks: int = 20_000) -> list[str]:

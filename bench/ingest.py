@@ -61,7 +61,9 @@ wrk.body = [==[{body}]==]
 """
 
 
-def run_wrk(url: str, body: bytes, auth: str, duration: int, connections: int, lua: str | None = None) -> dict[str, float]:
+def run_wrk(
+    url: str, body: bytes, auth: str, duration: int, connections: int, lua: str | None = None
+) -> dict[str, float]:
     """wrk against `url`: the same `body` every time, or what the `lua` script's request() makes."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(lua if lua is not None else LUA.format(auth=auth, body=body.decode()))

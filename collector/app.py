@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -13,9 +14,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collector import cors, export, ingest
+from collector import cors, export, ingest, profiles, retention
 from collector.config import Settings
 from collector.enrich import Enricher
+from collector.graph import Graph
 from collector.identify import CookieJar
 from collector.runtime import Runtime
 from collector.store import create_store
@@ -62,12 +64,24 @@ def create_app(settings: Settings) -> Starlette:
         committer = GroupCommitter(store)
         committer.start()
         enricher = Enricher(settings)
-        app.state.runtime = Runtime(
-            settings, store, committer, CookieJar.from_settings(settings), enricher, tracker=_load_tracker()
-        )
+        graph = Graph(await store.read_suppressed())
+        cookies = CookieJar.from_settings(settings)
+        app.state.runtime = Runtime(settings, store, committer, cookies, enricher, graph, tracker=_load_tracker())
+        expiry = None
+        if settings.expiry_interval_seconds > 0:
+            expiry = asyncio.create_task(
+                retention.expiry_loop(
+                    store, committer.exclusive, settings.anonymous_retention_days, settings.expiry_interval_seconds
+                ),
+                name="footfall-expiry",
+            )
         try:
             yield
         finally:
+            if expiry is not None:
+                expiry.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await expiry
             await committer.stop()
             await store.close()
             enricher.close()
@@ -79,6 +93,10 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/import", ingest.batch_endpoint, methods=["POST"]),
         Route("/v1/export", export.export_endpoint, methods=["GET"]),
         Route("/v1/quarantine", export.quarantine_endpoint, methods=["GET"]),
+        Route("/v1/links", profiles.links_endpoint, methods=["GET"]),
+        Route("/v1/profiles", profiles.profiles_endpoint, methods=["GET"]),
+        Route("/v1/profiles/{user_id:path}", profiles.profile_endpoint, methods=["GET"]),
+        Route("/v1/users/{user_id:path}", profiles.erase_endpoint, methods=["DELETE"]),
         Route("/v1/{type:str}", cors.preflight, methods=["OPTIONS"]),
     ]
     routes += [Route(f"/v1/{t}", ingest.single_endpoint(t), methods=["POST"]) for t in MESSAGE_TYPES]

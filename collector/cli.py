@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import sys
 import typing
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 
@@ -157,6 +160,78 @@ def export_command(config_file: Path | None, **kwargs: Any) -> None:
         run_export(settings, **opts)
     except (OSError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.command("expire")
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    default=None,
+    help="Expire as if it were this date (UTC) [default: now]; with --dry-run, see what would go then.",
+)
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@settings_options
+def expire_command(config_file: Path | None, as_of: datetime | None, dry_run: bool, **kwargs: Any) -> None:
+    """Delete messages of never-identified visitors older than the retention, and old quarantine rows.
+
+    Works on the store directly, whether or not the collector is running (it waits for the writer).
+    """
+    from collector import retention
+    from collector.store import create_store
+
+    settings = build_settings(config_file, kwargs)
+    when = as_of.replace(tzinfo=UTC) if as_of else datetime.now(UTC)
+
+    async def run() -> retention.ExpiryReport:
+        store = create_store(settings)
+        await store.open()
+        try:
+            return await retention.expire(
+                store,
+                retention.run_directly,
+                as_of=when,
+                retention_days=settings.anonymous_retention_days,
+                dry_run=dry_run,
+            )
+        finally:
+            await store.close()
+
+    report = asyncio.run(run())
+    verb = "deleted" if report.applied else "would delete"
+    click.echo(
+        f"{verb} {report.messages} anonymous messages from before {report.cutoff:%Y-%m-%d %H:%M} UTC "
+        f"(retention {settings.anonymous_retention_days} days as of {when:%Y-%m-%d}) "
+        f"and {report.quarantine} quarantined messages"
+    )
+
+
+@main.command("erase")
+@click.argument("user_id")
+@click.option("--suppress", is_flag=True, help="Also refuse this user's messages from now on (kept as a hash).")
+@click.option("--url", default=None, help="Collector base URL. [default: http://HOST:PORT from the settings]")
+@settings_options
+def erase_command(config_file: Path | None, user_id: str, suppress: bool, url: str | None, **kwargs: Any) -> None:
+    """Forget USER_ID: messages (theirs and their linked IDs'), traits, links, quarantined rows."""
+    import httpx
+
+    settings = build_settings(config_file, kwargs).with_secrets()
+    base = (url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    try:
+        r = httpx.delete(
+            f"{base}/v1/users/{quote(user_id, safe='')}",
+            params={"suppress": "true" if suppress else "false"},
+            headers={"Authorization": f"Bearer {settings.export_token}"},
+            timeout=600,
+        )
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach the collector at {base}: {exc}") from None
+    if r.status_code != 200:
+        raise click.ClickException(f"erase failed ({r.status_code}): {r.text.strip()}")
+    done = r.json()
+    click.echo(
+        f"erased {user_id}: {done['messages']} messages, {done['quarantine']} quarantined, {done['links']} links, "
+        f"{done['traits']} traits over {len(done['ids'])} IDs" + ("; suppressed" if done["suppressed"] else "")
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 from datetime import datetime
 
 import msgspec
@@ -66,7 +67,7 @@ def _limit(value: str | None) -> int:
 KNOWN_PARAMS = frozenset({"cursor", "limit", "since", "until", "type", "event", "userId"})
 
 
-def parse_query(request: Request) -> tuple[int, int, ExportFilter]:
+def parse_query(request: Request) -> tuple[int, int, ExportFilter, str | None]:
     q = request.query_params
     unknown = sorted(set(q.keys()) - KNOWN_PARAMS)
     if unknown:
@@ -80,9 +81,8 @@ def parse_query(request: Request) -> tuple[int, int, ExportFilter]:
         until=_time_ms("until", q.get("until")),
         type=msg_type,
         event=q.get("event"),
-        user_id=q.get("userId"),
     )
-    return after, _limit(q.get("limit")), where
+    return after, _limit(q.get("limit")), where, q.get("userId")
 
 
 async def export_endpoint(request: Request) -> Response:
@@ -90,9 +90,11 @@ async def export_endpoint(request: Request) -> Response:
     if not rt.is_admin(request.headers.get("authorization")):
         return error_response(401, "export needs the export token: `Authorization: Bearer <token>`")
     try:
-        after, limit, where = parse_query(request)
+        after, limit, where, user_id = parse_query(request)
     except BadQuery as exc:
         return error_response(400, str(exc))
+    if user_id is not None:  # the user's own messages and those of every ID linked to them
+        where = dataclasses.replace(where, person=frozenset(await rt.store.linked_ids(user_id)))
     rows = await rt.store.read_messages(after, limit, where)
     last = rows[-1][0] if rows else after
     body = b"".join(row[1] + b"\n" for row in rows)

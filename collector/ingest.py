@@ -16,6 +16,7 @@ from collector import enrich, identify
 from collector.cors import cors_headers, origin_allowed
 from collector.receive import BadRequest, header_write_key, parse_batch, parse_single, read_body
 from collector.runtime import Runtime
+from collector.store.base import WriteBatch
 from collector.store.group_commit import StoreUnavailable
 from collector.types import AnyMessage, QuarantineRow, Rejection, StoredMessage
 from collector.validate import Invalid, check, decode
@@ -67,10 +68,11 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
     quarantine: list[QuarantineRow] = []
 
     def reject(index: int, raw: bytes, reason: str, message_id: str | None = None) -> None:
-        message_id = message_id or _sniff_message_id(raw)
+        ids = _sniff_ids(raw)
+        message_id = message_id or ids[0]
         where = f"batch[{index}]: " if implied_type is None else ""
         rejected.append(Rejection(index, message_id, where + reason))
-        quarantine.append(QuarantineRow(received_ms, where + reason, raw, message_id))
+        quarantine.append(QuarantineRow(received_ms, where + reason, raw, message_id, ids[1], ids[2]))
 
     decoded: list[tuple[int, bytes, AnyMessage]] = []
     for index, raw in enumerate(envelope.messages):
@@ -88,7 +90,7 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
 
     facts = rt.enricher.facts(request, kind)
     dropped = 0
-    stored: list[StoredMessage] = []
+    batch = WriteBatch(quarantine=quarantine)
     fresh_ids = _new_ids(len(decoded))
     for index, raw, msg in decoded:
         try:
@@ -96,6 +98,10 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
             happened = enrich.correct_time(msg, received, received_iso, envelope.sent_at, browser=browser)
         except Invalid as exc:
             reject(index, raw, str(exc), msg.message_id)
+            continue
+        if rt.graph.is_suppressed(msg.user_id):
+            rejected.append(Rejection(index, msg.message_id, "this userId was erased and is suppressed"))
+            rt.counters["suppressed"] += 1
             continue
         if envelope.context:
             msg.context = {**envelope.context, **msg.context}
@@ -106,24 +112,29 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
             msg.integrations = {**envelope.integrations, **msg.integrations}
         msg.message_id = msg.message_id or next(fresh_ids)
         msg.write_key = None
-        stored.append(
+        timestamp = enrich.to_ms(happened)
+        batch.messages.append(
             StoredMessage(
                 msg.message_id,
                 msg.__struct_config__.tag,  # type: ignore[arg-type]
                 getattr(msg, "event", None),
                 msg.user_id,
                 msg.anonymous_id,
-                enrich.to_ms(happened),
+                timestamp,
                 received_ms,
                 _encode(msg),
             )
         )
+        links, traits = rt.graph.updates(msg, timestamp, received_ms)
+        batch.links += links
+        batch.traits += traits
 
     try:
-        new_ids = await rt.committer.submit(stored, quarantine) if (stored or quarantine) else set()
+        new_ids = await rt.committer.submit(batch) if len(batch) else set()
     except StoreUnavailable as exc:
         headers["Retry-After"] = "5"
         return error_response(503, f"{exc}; nothing from this request was stored, retry it", headers)
+    rt.graph.remember(batch.links)
 
     if browser and anonymous_id is not None:
         https = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
@@ -131,14 +142,15 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
 
     result = {
         "success": not rejected,
-        "accepted": len(stored),
-        "duplicates": len(stored) - len(new_ids),
+        "accepted": len(batch.messages),
+        "duplicates": len(batch.messages) - len(new_ids),
         "dropped": dropped,
         "rejected": [{"index": r.index, "messageId": r.message_id, "reason": r.reason} for r in rejected],
         "anonymousId": anonymous_id,
     }
-    rt.counters["bots_dropped"] += dropped
-    status = 400 if rejected and not stored and not dropped else 200
+    if dropped:
+        rt.counters["bots_dropped"] += dropped
+    status = 400 if rejected and not batch.messages and not dropped else 200
     return json_response(result, status, headers)
 
 
@@ -149,10 +161,13 @@ def _new_ids(n: int) -> Iterator[str]:
         yield str(uuid.UUID(bytes=pool[16 * i : 16 * i + 16], version=4))
 
 
-def _sniff_message_id(raw: bytes) -> str | None:
+def _sniff_ids(raw: bytes) -> tuple[str | None, str | None, str | None]:
+    """messageId, userId and anonymousId of a rejected message, as far as they can be read."""
     try:
         obj = msgspec.json.decode(raw)
     except msgspec.DecodeError:
-        return None
-    value = obj.get("messageId") if isinstance(obj, dict) else None
-    return value if isinstance(value, str) else None
+        return None, None, None
+    if not isinstance(obj, dict):
+        return None, None, None
+    found = [obj.get(key) for key in ("messageId", "userId", "anonymousId")]
+    return tuple(v if isinstance(v, str) else None for v in found)  # type: ignore[return-value]

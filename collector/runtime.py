@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from collector.config import Settings
 from collector.enrich import Enricher
+from collector.graph import Graph
 from collector.identify import CookieJar
 from collector.store import Store
 from collector.store.group_commit import GroupCommitter
@@ -21,6 +22,7 @@ class Runtime:
     committer: GroupCommitter
     cookies: CookieJar
     enricher: Enricher
+    graph: Graph
     tracker: tuple[bytes, str] | None = None  # the built tracker and its ETag
     counters: Counter[str] = field(default_factory=Counter)
 

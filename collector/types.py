@@ -87,6 +87,24 @@ class QuarantineRow(NamedTuple):
     reason: str
     payload: bytes
     message_id: str | None
+    user_id: str | None = None  # as far as they could be read, so that erasure finds the row
+    anonymous_id: str | None = None
+
+
+class Link(NamedTuple):
+    """`from_id` (an anonymousId, or an earlier userId) belongs to `user_id`."""
+
+    from_id: str
+    user_id: str
+    kind: str  # identify, alias, or message (a message that carried both IDs)
+    linked_at: int  # ms
+
+
+class Trait(NamedTuple):
+    user_id: str
+    name: str
+    value: bytes  # JSON
+    set_at: int  # ms: the identify message's (corrected) timestamp
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 
-from collector.types import QuarantineRow, StoredMessage
+from collector.types import Link, QuarantineRow, StoredMessage, Trait
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,34 @@ class ExportFilter:
     until: int | None = None  # receivedAt < until (ms)
     type: str | None = None
     event: str | None = None
-    user_id: str | None = None
+    person: frozenset[str] | None = None  # messages whose userId or anonymousId is one of these
+
+
+@dataclass
+class WriteBatch:
+    """What one commit writes: messages, rejected messages, identity links and user traits."""
+
+    messages: list[StoredMessage] = field(default_factory=list)
+    quarantine: list[QuarantineRow] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    traits: list[Trait] = field(default_factory=list)
+
+    def extend(self, other: WriteBatch) -> None:
+        self.messages += other.messages
+        self.quarantine += other.quarantine
+        self.links += other.links
+        self.traits += other.traits
+
+    def __len__(self) -> int:
+        return len(self.messages) + len(self.quarantine) + len(self.links) + len(self.traits)
+
+
+@dataclass(frozen=True)
+class Erased:
+    messages: int
+    quarantine: int
+    links: int
+    traits: int
 
 
 class Store(ABC):
@@ -30,11 +57,14 @@ class Store(ABC):
         """Release connections. Called once, after the last write."""
 
     @abstractmethod
-    async def write(self, messages: Sequence[StoredMessage], quarantine: Sequence[QuarantineRow]) -> set[str]:
-        """Store messages and quarantine rows in one transaction, committed before returning.
+    async def write(self, batch: WriteBatch) -> set[str]:
+        """Store a batch in one transaction, committed before returning.
+
+        A messageId stored before (ever) is not stored again. A link whose `from_id` is linked already
+        keeps its first user. A trait keeps the value with the latest `set_at`.
 
         Returns:
-            The messageIds that were new. A messageId stored before (ever) is not stored again.
+            The messageIds that were new.
         """
 
     @abstractmethod
@@ -48,3 +78,49 @@ class Store(ABC):
     @abstractmethod
     async def read_quarantine(self, after: int, limit: int) -> list[tuple[int, int, str, bytes]]:
         """Up to `limit` (id, receivedAt, reason, payload) quarantine rows with id > `after`."""
+
+    @abstractmethod
+    async def linked_ids(self, user_id: str) -> set[str]:
+        """Every ID that belongs to this user: the userId and, transitively, all IDs linked to it."""
+
+    @abstractmethod
+    async def owner(self, some_id: str) -> str | None:
+        """The user an ID is linked to, following alias chains to their end; None if it is not linked."""
+
+    @abstractmethod
+    async def read_links(self, after: int, limit: int) -> list[tuple[int, Link]]:
+        """Up to `limit` (position, link) pairs after `after`, in the order they were made."""
+
+    @abstractmethod
+    async def read_traits(self, ids: Collection[str]) -> list[Trait]:
+        """The stored traits of these user IDs."""
+
+    @abstractmethod
+    async def read_users(self, after: str, limit: int) -> list[str]:
+        """Up to `limit` userIds greater than `after`, in order: every user with messages or traits."""
+
+    @abstractmethod
+    async def count_expired(self, cutoff: int) -> tuple[int, int]:
+        """(messages, quarantine rows) that `expire_some(cutoff, ...)` would delete, in all."""
+
+    @abstractmethod
+    async def expire_some(self, cutoff: int, limit: int) -> tuple[int, int]:
+        """Delete up to `limit` expired messages and quarantine rows in one short transaction.
+
+        Expired: a message older than `cutoff` (its corrected timestamp, ms) with no userId whose
+        anonymousId was never linked to a user; a quarantine row received before `cutoff`.
+        Returns (messages, quarantine rows) deleted; (0, 0) when nothing is left.
+        """
+
+    @abstractmethod
+    async def erase(self, ids: Collection[str], limit: int) -> Erased:
+        """Delete up to `limit` messages and quarantine rows of these IDs, and (once the messages are
+        gone) their links and traits. Call again until it returns all zeros."""
+
+    @abstractmethod
+    async def suppress(self, user_hash: str, at: int) -> None:
+        """Remember that messages of the user with this hash are refused from now on."""
+
+    @abstractmethod
+    async def read_suppressed(self) -> set[str]:
+        """Hashes of suppressed users."""

@@ -2,33 +2,42 @@
 
 Each request hands its rows to `submit()` and awaits the result. One writer task takes everything
 queued since its last commit and writes it in a single transaction, so under load a commit serves
-many requests, and a request is never answered before its messages are durable.
+many requests, and a request is never answered before its messages are durable. Maintenance writes
+(expiry, erasure) go through the same task with `exclusive()`, between two commits, in small steps.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-from collector.store.base import Store
-from collector.types import QuarantineRow, StoredMessage
+from collector.store.base import Store, WriteBatch
 
 log = logging.getLogger("footfall.store")
 
 MAX_ROWS_PER_COMMIT = 20_000
-
-_Pending = tuple[Sequence[StoredMessage], Sequence[QuarantineRow], "asyncio.Future[set[str]]"]
+T = TypeVar("T")
 
 
 class StoreUnavailable(Exception):
     pass
 
 
+class _Exclusive:
+    def __init__(self, job: Callable[[], Awaitable[Any]], future: asyncio.Future[Any]) -> None:
+        self.job = job
+        self.future = future
+
+
+_Item = tuple[WriteBatch, "asyncio.Future[set[str]]"] | _Exclusive | None
+
+
 class GroupCommitter:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
 
@@ -42,46 +51,70 @@ class GroupCommitter:
             await self._task
             self._task = None
 
-    async def submit(self, messages: Sequence[StoredMessage], quarantine: Sequence[QuarantineRow]) -> set[str]:
-        """Returns the messageIds newly stored, once they are committed."""
+    def _check_running(self) -> None:
         if self._task is None or self._task.done():
             raise StoreUnavailable("the store writer is not running")
+
+    async def submit(self, batch: WriteBatch) -> set[str]:
+        """Returns the messageIds newly stored, once they are committed."""
+        self._check_running()
         future: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((messages, quarantine, future))
+        self._queue.put_nowait((batch, future))
+        return await future
+
+    async def exclusive(self, job: Callable[[], Awaitable[T]]) -> T:
+        """Run `job` (one short store operation) on the writer, between two group commits."""
+        self._check_running()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Exclusive(job, future))
         return await future
 
     async def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            item = await self._queue.get()
+        carried: list[_Item] = []  # a stop or an exclusive job met while gathering a group
+        while True:
+            item = carried.pop() if carried else await self._queue.get()
             if item is None:
-                break
+                return
+            if isinstance(item, _Exclusive):
+                await self._exclusive(item)
+                continue
             group = [item]
-            rows = len(item[0]) + len(item[1])
+            rows = len(item[0])
             while rows < MAX_ROWS_PER_COMMIT and not self._queue.empty():
                 nxt = self._queue.get_nowait()
-                if nxt is None:
-                    stopping = True
+                if not isinstance(nxt, tuple):
+                    carried.append(nxt)  # handled after this group's commit, in queue order
                     break
                 group.append(nxt)
-                rows += len(nxt[0]) + len(nxt[1])
+                rows += len(nxt[0])
             await self._commit(group)
 
-    async def _commit(self, group: list[_Pending]) -> None:
-        messages = [m for g in group for m in g[0]]
-        quarantine = [q for g in group for q in g[1]]
+    async def _exclusive(self, item: _Exclusive) -> None:
         try:
-            inserted = await self.store.write(messages, quarantine)
+            result = await item.job()
         except Exception as exc:
-            log.exception("commit of %d messages failed", len(messages))
-            for _, _, future in group:
+            if not item.future.done():
+                item.future.set_exception(exc)
+        else:
+            if not item.future.done():
+                item.future.set_result(result)
+
+    async def _commit(self, group: list[tuple[WriteBatch, asyncio.Future[set[str]]]]) -> None:
+        combined = WriteBatch()
+        for batch, _ in group:
+            combined.extend(batch)
+        try:
+            inserted = await self.store.write(combined)
+        except Exception as exc:
+            log.exception("commit of %d messages failed", len(combined.messages))
+            for _, future in group:
                 if not future.done():
                     future.set_exception(StoreUnavailable(f"storage failed: {exc}"))
             return
         self.commits += 1
-        for own, _, future in group:
+        for batch, future in group:
             # A messageId sent twice within one group is new for the first request only.
-            mine = {m.message_id for m in own} & inserted
+            mine = {m.message_id for m in batch.messages} & inserted
             inserted -= mine
             if not future.done():
                 future.set_result(mine)

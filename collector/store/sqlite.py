@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection
 from pathlib import Path
 
 import aiosqlite
 
-from collector.store.base import ExportFilter, Store
-from collector.types import QuarantineRow, StoredMessage
+from collector.store.base import Erased, ExportFilter, Store, WriteBatch
+from collector.types import Link, Trait
 
 # Each entry moves the schema one version up; PRAGMA user_version records how far a file has come.
 MIGRATIONS: list[str] = [
@@ -41,6 +41,31 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX quarantine_received ON quarantine (received_at);
     """,
+    """
+    CREATE TABLE links (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        from_id TEXT NOT NULL UNIQUE,
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        linked_at INTEGER NOT NULL
+    );
+    CREATE INDEX links_user ON links (user_id);
+    CREATE TABLE traits (
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value BLOB NOT NULL,
+        set_at INTEGER NOT NULL,
+        PRIMARY KEY (user_id, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE suppressed (
+        user_hash TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ALTER TABLE quarantine ADD COLUMN user_id TEXT;
+    ALTER TABLE quarantine ADD COLUMN anonymous_id TEXT;
+    CREATE INDEX quarantine_user ON quarantine (user_id) WHERE user_id IS NOT NULL;
+    CREATE INDEX quarantine_anonymous ON quarantine (anonymous_id) WHERE anonymous_id IS NOT NULL;
+    """,
 ]
 
 log = logging.getLogger("footfall.store")
@@ -50,6 +75,13 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes the WAL file is cut back to after a r
 
 COLUMNS = "message_id, type, event, user_id, anonymous_id, timestamp, received_at, body"
 ROWS_PER_STATEMENT = 32766 // 8 // 2  # well under SQLite's bound-variable limit
+MAX_LINK_DEPTH = 16  # alias chains longer than this are not followed further
+
+
+def _NO_OTHER_USER(marks: str) -> str:
+    """A message of a person's anonymousId belongs to them unless it names another user
+    (someone else signed in on the same browser)."""
+    return f"(user_id IS NULL OR user_id IN ({marks}))"
 
 
 class SqliteStore(Store):
@@ -87,6 +119,8 @@ class SqliteStore(Store):
         # FULL also fsyncs it, so it survives power loss.
         await conn.execute(f"PRAGMA synchronous={'FULL' if self.sync_commits else 'NORMAL'}")
         await conn.execute("PRAGMA busy_timeout=5000")
+        # Erased and expired rows are overwritten with zeros, not left readable in free pages.
+        await conn.execute("PRAGMA secure_delete=ON")
         # Checkpoints (copying the WAL into the database, with an fsync) would stall the writer, and so
         # every waiting request; a connection of their own does them instead (see _checkpoint_loop).
         await conn.execute("PRAGMA wal_autocheckpoint=0")
@@ -124,9 +158,10 @@ class SqliteStore(Store):
         assert self._reader is not None, "store is not open"
         return self._reader
 
-    async def write(self, messages: Sequence[StoredMessage], quarantine: Sequence[QuarantineRow]) -> set[str]:
+    async def write(self, batch: WriteBatch) -> set[str]:
         conn = self.writer
         inserted: set[str] = set()
+        messages = batch.messages
         await conn.execute("BEGIN IMMEDIATE")
         try:
             for start in range(0, len(messages), ROWS_PER_STATEMENT):
@@ -139,9 +174,24 @@ class SqliteStore(Store):
                 params = [value for row in chunk for value in row]
                 async with conn.execute(sql, params) as cur:
                     inserted.update(r[0] for r in await cur.fetchall())
-            if quarantine:
+            if batch.quarantine:
                 await conn.executemany(
-                    "INSERT INTO quarantine (received_at, reason, payload, message_id) VALUES (?,?,?,?)", quarantine
+                    "INSERT INTO quarantine (received_at, reason, payload, message_id, user_id, anonymous_id)"
+                    " VALUES (?,?,?,?,?,?)",
+                    batch.quarantine,
+                )
+            if batch.links:
+                await conn.executemany(
+                    "INSERT INTO links (from_id, user_id, kind, linked_at) VALUES (?,?,?,?)"
+                    " ON CONFLICT (from_id) DO NOTHING",
+                    batch.links,
+                )
+            if batch.traits:
+                await conn.executemany(
+                    "INSERT INTO traits (user_id, name, value, set_at) VALUES (?,?,?,?)"
+                    " ON CONFLICT (user_id, name) DO UPDATE SET value = excluded.value, set_at = excluded.set_at"
+                    " WHERE excluded.set_at >= traits.set_at",
+                    batch.traits,
                 )
             await conn.execute("COMMIT")
         except BaseException:
@@ -157,11 +207,15 @@ class SqliteStore(Store):
             ("received_at", where.until, "<"),
             ("type", where.type, "="),
             ("event", where.event, "="),
-            ("user_id", where.user_id, "="),
         ):
             if value is not None:
                 clauses.append(f"{column} {op} ?")
                 params.append(value)
+        if where.person is not None:
+            ids = sorted(where.person)
+            marks = ",".join("?" * len(ids))
+            clauses.append(f"(user_id IN ({marks}) OR (anonymous_id IN ({marks}) AND {_NO_OTHER_USER(marks)}))")
+            params += ids + ids + ids
         sql = f"SELECT seq, body FROM messages WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?"
         async with self.reader.execute(sql, [*params, limit]) as cur:
             return [(r[0], r[1]) for r in await cur.fetchall()]
@@ -170,3 +224,123 @@ class SqliteStore(Store):
         sql = "SELECT id, received_at, reason, payload FROM quarantine WHERE id > ? ORDER BY id LIMIT ?"
         async with self.reader.execute(sql, (after, limit)) as cur:
             return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
+
+    async def linked_ids(self, user_id: str) -> set[str]:
+        ids = {user_id}
+        frontier = [user_id]
+        for _ in range(MAX_LINK_DEPTH):
+            marks = ",".join("?" * len(frontier))
+            async with self.reader.execute(f"SELECT from_id FROM links WHERE user_id IN ({marks})", frontier) as cur:
+                found = {r[0] for r in await cur.fetchall()} - ids
+            if not found:
+                break
+            ids |= found
+            frontier = sorted(found)
+        return ids
+
+    async def owner(self, some_id: str) -> str | None:
+        seen = {some_id}
+        current: str | None = None
+        for _ in range(MAX_LINK_DEPTH):
+            async with self.reader.execute("SELECT user_id FROM links WHERE from_id = ?", (current or some_id,)) as cur:
+                row = await cur.fetchone()
+            if row is None or row[0] in seen:
+                break
+            current = row[0]
+            seen.add(row[0])
+        return current
+
+    async def read_links(self, after: int, limit: int) -> list[tuple[int, Link]]:
+        sql = "SELECT id, from_id, user_id, kind, linked_at FROM links WHERE id > ? ORDER BY id LIMIT ?"
+        async with self.reader.execute(sql, (after, limit)) as cur:
+            return [(r[0], Link(r[1], r[2], r[3], r[4])) for r in await cur.fetchall()]
+
+    async def read_traits(self, ids: Collection[str]) -> list[Trait]:
+        ordered = sorted(ids)
+        marks = ",".join("?" * len(ordered))
+        sql = f"SELECT user_id, name, value, set_at FROM traits WHERE user_id IN ({marks})"
+        async with self.reader.execute(sql, ordered) as cur:
+            return [Trait(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
+
+    async def read_users(self, after: str, limit: int) -> list[str]:
+        sql = (
+            "SELECT user_id FROM (SELECT DISTINCT user_id FROM messages WHERE user_id > ?1"
+            " UNION SELECT DISTINCT user_id FROM traits WHERE user_id > ?1) ORDER BY user_id LIMIT ?2"
+        )
+        async with self.reader.execute(sql, (after, limit)) as cur:
+            return [r[0] for r in await cur.fetchall()]
+
+    # An anonymous message expires when older than the cutoff and its anonymousId was never linked.
+    _EXPIRED = (
+        "FROM messages WHERE timestamp < ? AND user_id IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM links WHERE links.from_id = messages.anonymous_id)"
+    )
+
+    async def count_expired(self, cutoff: int) -> tuple[int, int]:
+        async with self.reader.execute(f"SELECT count(*) {self._EXPIRED}", (cutoff,)) as cur:
+            messages = (await cur.fetchone() or (0,))[0]
+        async with self.reader.execute("SELECT count(*) FROM quarantine WHERE received_at < ?", (cutoff,)) as cur:
+            quarantine = (await cur.fetchone() or (0,))[0]
+        return messages, quarantine
+
+    async def expire_some(self, cutoff: int, limit: int) -> tuple[int, int]:
+        conn = self.writer
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            cur = await conn.execute(
+                f"DELETE FROM messages WHERE seq IN (SELECT seq {self._EXPIRED} LIMIT ?)", (cutoff, limit)
+            )
+            messages = cur.rowcount
+            cur = await conn.execute(
+                "DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine WHERE received_at < ? LIMIT ?)",
+                (cutoff, limit),
+            )
+            quarantine = cur.rowcount
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        return messages, quarantine
+
+    async def erase(self, ids: Collection[str], limit: int) -> Erased:
+        conn = self.writer
+        ordered = sorted(ids)
+        marks = ",".join("?" * len(ordered))
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            cur = await conn.execute(
+                f"DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE user_id IN ({marks})"
+                f" UNION SELECT seq FROM messages WHERE anonymous_id IN ({marks}) AND {_NO_OTHER_USER(marks)}"
+                " LIMIT ?)",
+                [*ordered, *ordered, *ordered, limit],
+            )
+            messages = cur.rowcount
+            cur = await conn.execute(
+                f"DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine WHERE user_id IN ({marks})"
+                f" UNION SELECT id FROM quarantine WHERE anonymous_id IN ({marks}) AND {_NO_OTHER_USER(marks)}"
+                " LIMIT ?)",
+                [*ordered, *ordered, *ordered, limit],
+            )
+            quarantine = cur.rowcount
+            links = traits = 0
+            if messages < limit and quarantine < limit:  # the last step: the graph goes with the data
+                cur = await conn.execute(
+                    f"DELETE FROM links WHERE from_id IN ({marks}) OR user_id IN ({marks})", [*ordered, *ordered]
+                )
+                links = cur.rowcount
+                cur = await conn.execute(f"DELETE FROM traits WHERE user_id IN ({marks})", ordered)
+                traits = cur.rowcount
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        return Erased(messages, quarantine, links, traits)
+
+    async def suppress(self, user_hash: str, at: int) -> None:
+        await self.writer.execute(
+            "INSERT INTO suppressed (user_hash, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING", (user_hash, at)
+        )
+
+    async def read_suppressed(self) -> set[str]:
+        async with self.reader.execute("SELECT user_hash FROM suppressed") as cur:
+            return {r[0] for r in await cur.fetchall()}

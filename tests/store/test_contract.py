@@ -9,7 +9,8 @@ import pytest
 
 from collector.config import Settings
 from collector.store import ExportFilter, Store, create_store
-from collector.types import QuarantineRow, StoredMessage
+from collector.store.base import Erased, WriteBatch
+from collector.types import Link, QuarantineRow, StoredMessage, Trait
 
 BACKENDS = ["sqlite"]
 
@@ -32,14 +33,14 @@ def msg(mid: str, *, type_: str = "track", event: str | None = "E", user: str | 
 
 
 async def test_write_returns_new_ids_and_dedups_forever(store: Store) -> None:
-    assert await store.write([msg("a"), msg("b")], []) == {"a", "b"}
-    assert await store.write([msg("b"), msg("c")], []) == {"c"}
+    assert await store.write(WriteBatch([msg("a"), msg("b")])) == {"a", "b"}
+    assert await store.write(WriteBatch([msg("b"), msg("c")])) == {"c"}
     rows = await store.read_messages(0, 100, ExportFilter())
     assert [body for _, body in rows] == [b'{"messageId":"a"}', b'{"messageId":"b"}', b'{"messageId":"c"}']
 
 
 async def test_read_is_keyset_paged_in_receipt_order(store: Store) -> None:
-    await store.write([msg(f"m{i}") for i in range(5000)], [])
+    await store.write(WriteBatch([msg(f"m{i}") for i in range(5000)]))
     seen: list[bytes] = []
     after = 0
     while rows := await store.read_messages(after, 700, ExportFilter()):
@@ -49,20 +50,22 @@ async def test_read_is_keyset_paged_in_receipt_order(store: Store) -> None:
 
 
 async def test_filters(store: Store) -> None:
-    await store.write([msg("1", received=10), msg("2", type_="page", event=None, received=20),
-                       msg("3", event="Other", user="v", received=30)], [])  # fmt: skip
+    await store.write(WriteBatch([msg("1", received=10), msg("2", type_="page", event=None, received=20),
+                                  msg("3", event="Other", user="v", received=30)]))  # fmt: skip
 
     async def ids(**kw: object) -> list[bytes]:
         return [b for _, b in await store.read_messages(0, 10, ExportFilter(**kw))]  # type: ignore[arg-type]
 
     assert len(await ids(type="page")) == 1
     assert await ids(event="Other") == [b'{"messageId":"3"}']
-    assert await ids(user_id="v") == [b'{"messageId":"3"}']
+    assert await ids(person=frozenset({"v"})) == [b'{"messageId":"3"}']
     assert len(await ids(since=20)) == 2 and len(await ids(until=20)) == 1
 
 
 async def test_quarantine_in_the_same_transaction(store: Store) -> None:
-    await store.write([msg("ok")], [QuarantineRow(5, "bad", b"{}", None), QuarantineRow(6, "worse", b"[]", "x")])
+    await store.write(
+        WriteBatch([msg("ok")], [QuarantineRow(5, "bad", b"{}", None), QuarantineRow(6, "worse", b"[]", "x")])
+    )
     rows = await store.read_quarantine(0, 10)
     assert [(r[1], r[2], r[3]) for r in rows] == [(5, "bad", b"{}"), (6, "worse", b"[]")]
     assert await store.read_quarantine(rows[-1][0], 10) == []
@@ -72,9 +75,70 @@ async def test_reopen_keeps_data_and_schema(tmp_path: Path) -> None:
     settings = settings_for("sqlite", tmp_path)
     s = create_store(settings)
     await s.open()
-    await s.write([msg("kept")], [])
+    await s.write(WriteBatch([msg("kept")]))
     await s.close()
     s = create_store(settings)
     await s.open()
-    assert await s.write([msg("kept")], []) == set()
+    assert await s.write(WriteBatch([msg("kept")])) == set()
     await s.close()
+
+
+async def test_links_keep_their_first_user_and_chain(store: Store) -> None:
+    await store.write(WriteBatch(links=[Link("anon-1", "old-user", "identify", 1), Link("anon-1", "intruder", "message", 2),
+                                        Link("old-user", "new-user", "alias", 3), Link("anon-2", "new-user", "identify", 4)]))  # fmt: skip
+    assert await store.linked_ids("new-user") == {"new-user", "old-user", "anon-1", "anon-2"}
+    assert await store.linked_ids("intruder") == {"intruder"}
+    assert await store.owner("anon-1") == "new-user" and await store.owner("new-user") is None
+    links = await store.read_links(0, 2)
+    assert [link.from_id for _, link in links] == ["anon-1", "old-user"]
+    assert [link.from_id for _, link in await store.read_links(links[-1][0], 10)] == ["anon-2"]
+
+
+async def test_person_filter_leaves_other_users_messages_on_a_shared_anonymous_id(store: Store) -> None:
+    await store.write(WriteBatch([msg("mine", user=None, anon="a"), msg("mine-too", user="u", anon="a"),
+                                  msg("theirs", user="v", anon="a")]))  # fmt: skip
+    rows = await store.read_messages(0, 10, ExportFilter(person=frozenset({"u", "a"})))
+    assert [b for _, b in rows] == [b'{"messageId":"mine"}', b'{"messageId":"mine-too"}']
+
+
+async def test_traits_latest_wins_whatever_the_arrival_order(store: Store) -> None:
+    await store.write(WriteBatch(traits=[Trait("u", "plan", b'"pro"', 20)]))
+    await store.write(WriteBatch(traits=[Trait("u", "plan", b'"free"', 10), Trait("u", "email", b'"a@b"', 5)]))
+    assert sorted(await store.read_traits({"u"})) == [
+        Trait("u", "email", b'"a@b"', 5),
+        Trait("u", "plan", b'"pro"', 20),
+    ]
+    assert await store.read_users("", 10) == ["u"]
+
+
+async def test_expiry_spares_linked_visitors_and_users(store: Store) -> None:
+    await store.write(WriteBatch(
+        [msg("anon-old", user=None, anon="a1", received=100), msg("anon-new", user=None, anon="a1", received=900),
+         msg("linked-old", user=None, anon="a2", received=100), msg("user-old", user="u", received=100)],
+        [QuarantineRow(100, "bad", b"{}", None), QuarantineRow(900, "bad", b"{}", None)],
+        links=[Link("a2", "u", "identify", 950)]))  # fmt: skip
+    assert await store.count_expired(500) == (1, 1)
+    assert await store.expire_some(500, 1) == (1, 1)
+    assert await store.expire_some(500, 1) == (0, 0)
+    left = [b for _, b in await store.read_messages(0, 10, ExportFilter())]
+    assert b'{"messageId":"anon-old"}' not in left and len(left) == 3
+
+
+async def test_erase_in_chunks_then_graph(store: Store) -> None:
+    await store.write(WriteBatch(
+        [msg(f"u{i}", user="u") for i in range(5)] + [msg("a", user=None, anon="a"), msg("other", user="v")],
+        [QuarantineRow(1, "bad", b"{}", None, "u", None), QuarantineRow(1, "bad", b"{}", None, "v", None)],
+        links=[Link("a", "u", "identify", 1)], traits=[Trait("u", "plan", b'"pro"', 1)]))  # fmt: skip
+    ids = await store.linked_ids("u")
+    first = await store.erase(ids, 4)
+    assert first == Erased(4, 1, 0, 0)
+    assert await store.erase(ids, 4) == Erased(2, 0, 1, 1)
+    assert await store.erase(ids, 4) == Erased(0, 0, 0, 0)
+    assert [b for _, b in await store.read_messages(0, 10, ExportFilter())] == [b'{"messageId":"other"}']
+    assert len(await store.read_quarantine(0, 10)) == 1 and await store.read_traits({"u"}) == []
+
+
+async def test_suppression_is_remembered(store: Store) -> None:
+    await store.suppress("hash-1", 5)
+    await store.suppress("hash-1", 6)
+    assert await store.read_suppressed() == {"hash-1"}

@@ -1,0 +1,58 @@
+"""The identity graph, as messages build it: links between IDs, and each user's latest traits.
+
+`identify` links its anonymousId to its userId; `alias` links previousId to userId; any other message
+that carries both IDs links them too (so a lost identify does not orphan a visitor). A linked ID keeps
+the first user it was linked to: links are stored once, never recomputed or moved. A trait keeps the
+value with the latest timestamp, whatever order messages arrive in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+
+from collector.types import Alias, AnyMessage, Identify, Link, Trait
+
+MAX_TRAITS = 200
+KNOWN_LINKS_CACHE = 100_000
+_encode = msgspec.json.encode
+
+
+class Graph:
+    """Per-process helper: what to write for the graph, and the suppressed users."""
+
+    def __init__(self, suppressed: set[str]) -> None:
+        self.suppressed = suppressed
+        self._known: dict[str, str] = {}  # from_id -> user_id written recently: no need to write again
+
+    def updates(self, msg: AnyMessage, timestamp: int, received: int) -> tuple[list[Link], list[Trait]]:
+        links: list[Link] = []
+        traits: list[Trait] = []
+        user = msg.user_id
+        if user is None:
+            return links, traits
+        if isinstance(msg, Alias):
+            if msg.previous_id != user:
+                links.append(Link(msg.previous_id, user, "alias", received))
+        elif msg.anonymous_id is not None and self._known.get(msg.anonymous_id) != user:
+            links.append(Link(msg.anonymous_id, user, "identify" if isinstance(msg, Identify) else "message", received))
+        if isinstance(msg, Identify):
+            for name, value in list(msg.traits.items())[:MAX_TRAITS]:
+                traits.append(Trait(user, name[:255], _encode(value), timestamp))
+        return links, traits
+
+    def remember(self, links: list[Link]) -> None:
+        """After commit: these links exist (or an earlier one for the same ID does)."""
+        if len(self._known) > KNOWN_LINKS_CACHE:
+            self._known.clear()
+        for link in links:
+            self._known.setdefault(link.from_id, link.user_id)
+
+    def is_suppressed(self, user_id: str | None) -> bool:
+        return bool(self.suppressed) and user_id is not None and user_hash(user_id) in self.suppressed
+
+
+def user_hash(user_id: str) -> str:
+    """How a suppressed user is remembered: a hash, not the ID."""
+    return hashlib.sha256(b"footfall-suppressed-user:" + user_id.encode()).hexdigest()

@@ -1,0 +1,81 @@
+"""Retention and erasure: anonymous data expires, a user can be forgotten (DESIGN.md section 4).
+
+Both delete in small chunks, each its own short transaction on the writer, so ingestion waits at most
+one chunk's time behind them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import astuple, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from collector.store import Store
+from collector.store.base import Erased
+
+log = logging.getLogger("footfall.retention")
+
+CHUNK = 2000
+T = TypeVar("T")
+Runner = Callable[[Callable[[], Awaitable[T]]], Awaitable[T]]
+
+
+async def run_directly(job: Callable[[], Awaitable[T]]) -> T:
+    """For commands that own the store (no collector writer to queue behind)."""
+    return await job()
+
+
+@dataclass(frozen=True)
+class ExpiryReport:
+    cutoff: datetime
+    messages: int
+    quarantine: int
+    applied: bool
+
+
+def cutoff_for(as_of: datetime, retention_days: int) -> datetime:
+    return as_of - timedelta(days=retention_days)
+
+
+async def expire(
+    store: Store, run: Runner[tuple[int, int]], *, as_of: datetime, retention_days: int, dry_run: bool = False
+) -> ExpiryReport:
+    """Delete (or with dry_run only count) what has expired at `as_of`."""
+    cutoff = cutoff_for(as_of, retention_days)
+    cutoff_ms = int(cutoff.timestamp() * 1000)
+    if dry_run:
+        messages, quarantine = await store.count_expired(cutoff_ms)
+        return ExpiryReport(cutoff, messages, quarantine, applied=False)
+    total_m = total_q = 0
+    while True:
+        m, q = await run(lambda: store.expire_some(cutoff_ms, CHUNK))
+        total_m, total_q = total_m + m, total_q + q
+        if m < CHUNK and q < CHUNK:
+            return ExpiryReport(cutoff, total_m, total_q, applied=True)
+        await asyncio.sleep(0)  # let waiting requests in between chunks
+
+
+async def erase(store: Store, run: Runner[Erased], ids: Collection[str]) -> Erased:
+    totals = Erased(0, 0, 0, 0)
+    while True:
+        step = await run(lambda: store.erase(ids, CHUNK))
+        totals = Erased(*(a + b for a, b in zip(astuple(totals), astuple(step), strict=True)))
+        if step.messages < CHUNK and step.quarantine < CHUNK:
+            return totals
+        await asyncio.sleep(0)
+
+
+async def expiry_loop(store: Store, run: Runner[tuple[int, int]], retention_days: int, interval: float) -> None:
+    """The running collector's periodic expiry."""
+    while True:
+        try:
+            report = await expire(store, run, as_of=datetime.now(UTC), retention_days=retention_days)
+            if report.messages or report.quarantine:
+                log.info("expired %d anonymous messages and %d quarantined ones older than %s",
+                         report.messages, report.quarantine, report.cutoff.date())  # fmt: skip
+        except Exception:
+            log.exception("anonymous expiry failed; will try again")
+        await asyncio.sleep(interval)
