@@ -57,7 +57,8 @@ def test_profile_figures_match_a_hand_count(collector: Collector) -> None:
         {"type": "page", "anonymousId": "b-anon", "timestamp": at(9)},
         {"type": "identify", "anonymousId": "b-anon", "traits": {"plan": "free", "name": "B"}, "timestamp": at(9)},
         {"type": "identify", "anonymousId": "b-anon", "userId": "bob", "traits": {"plan": "pro"}, "timestamp": at(8)},
-        {**order, "properties": {"order_id": "o1", "revenue": 10.10, "total": 12, "currency": "EUR"}, "timestamp": at(7)},
+        {**order, "properties": {"order_id": "o1", "revenue": 10.1, "total": 12, "currency": "EUR"},
+         "timestamp": at(7)},
         {**order, "properties": {"order_id": "o2", "total": 20.20, "currency": "eur"}, "timestamp": at(6)},
         {**order, "properties": {"order_id": "o2", "total": 20.20, "currency": "EUR"}, "timestamp": at(6)},
         {**order, "properties": {"order_id": "o3", "revenue": 5, "currency": "USD"}, "timestamp": at(5)},
@@ -104,10 +105,10 @@ def test_anonymous_messages_expire_and_identified_ones_stay(collector: Collector
     ])  # fmt: skip
     httpx.post(collector.url + "/v1/batch", auth=(collector.server_key, ""), content=b'{"batch": [1]}')  # quarantined
     assert "would delete 1 anonymous messages" in footfall(collector, "expire", "--dry-run")
-    assert "would delete 2 anonymous messages" in footfall(collector, "expire", "--dry-run", "--as-of",
-                                                              (NOW + timedelta(days=61)).strftime("%Y-%m-%d"))  # fmt: skip
-    assert "and 1 quarantined" in footfall(collector, "expire", "--dry-run", "--as-of",
-                                           (NOW + timedelta(days=91)).strftime("%Y-%m-%d"))  # fmt: skip
+    in_61_days = (NOW + timedelta(days=61)).strftime("%Y-%m-%d")
+    assert "would delete 2 anonymous messages" in footfall(collector, "expire", "--dry-run", "--as-of", in_61_days)
+    in_91_days = (NOW + timedelta(days=91)).strftime("%Y-%m-%d")
+    assert "and 1 quarantined" in footfall(collector, "expire", "--dry-run", "--as-of", in_91_days)
     assert len(ids_of(collector)) == 5
     assert "deleted 1 anonymous messages" in footfall(collector, "expire")
     assert ids_of(collector) == {"young", "day-1", "day-89", "user-old"}

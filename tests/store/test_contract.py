@@ -84,14 +84,19 @@ async def test_reopen_keeps_data_and_schema(tmp_path: Path) -> None:
 
 
 async def test_links_keep_their_first_user_and_chain(store: Store) -> None:
-    await store.write(WriteBatch(links=[Link("anon-1", "old-user", "identify", 1), Link("anon-1", "intruder", "message", 2),
-                                        Link("old-user", "new-user", "alias", 3), Link("anon-2", "new-user", "identify", 4)]))  # fmt: skip
+    links = [
+        Link("anon-1", "old-user", "identify", 1),
+        Link("anon-1", "intruder", "message", 2),
+        Link("old-user", "new-user", "alias", 3),
+        Link("anon-2", "new-user", "identify", 4),
+    ]
+    await store.write(WriteBatch(links=links))
     assert await store.linked_ids("new-user") == {"new-user", "old-user", "anon-1", "anon-2"}
     assert await store.linked_ids("intruder") == {"intruder"}
     assert await store.owner("anon-1") == "new-user" and await store.owner("new-user") is None
-    links = await store.read_links(0, 2)
-    assert [link.from_id for _, link in links] == ["anon-1", "old-user"]
-    assert [link.from_id for _, link in await store.read_links(links[-1][0], 10)] == ["anon-2"]
+    page = await store.read_links(0, 2)
+    assert [link.from_id for _, link in page] == ["anon-1", "old-user"]
+    assert [link.from_id for _, link in await store.read_links(page[-1][0], 10)] == ["anon-2"]
 
 
 async def test_person_filter_leaves_other_users_messages_on_a_shared_anonymous_id(store: Store) -> None:
