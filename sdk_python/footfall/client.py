@@ -354,7 +354,7 @@ class Client(Calls):
             self._closed = True
         if hasattr(self, "_at_exit"):
             atexit.unregister(self._at_exit)
-        flushed = self.flush(limit)
+        flushed = self.flush(limit - min(0.5, limit / 10))  # the rest is for stopping the thread
         if self._pid == os.getpid():
             if self._worker is not None:
                 left = self._worker.stop(deadline)
@@ -362,6 +362,7 @@ class Client(Calls):
                     self._report(GaveUp("the client shut down before they were sent"), left)
             if self._http is not None:
                 self._http.close()
+            self._pid = None  # so the next call goes through _start(), which refuses it
         return flushed
 
     def join(self) -> None:
