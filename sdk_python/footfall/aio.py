@@ -20,9 +20,15 @@ from footfall.client import Calls, Stats
 from footfall.errors import GaveUp
 from footfall.options import DEFAULT_HOST, OnError, Options
 from footfall.transport import MAX_BATCH_BYTES, Delivery, headers
-from footfall.worker import _FLUSH, _Marker
 
 log = logging.getLogger("footfall")
+
+
+class _Marker:
+    """A queue item that is not a message: a flush asked for now."""
+
+
+_FLUSH = _Marker()
 
 
 class AsyncClient(Calls):

@@ -1,18 +1,19 @@
-"""The background sender of one process: a bounded queue, one daemon thread, a keep-alive HTTP client.
+"""The background sender of one process: a bounded buffer, one daemon thread, a keep-alive HTTP client.
 
-The caller's side is `submit()`, which never blocks. The thread takes messages off the queue into a
-batch until it has `flush_at` messages, would pass the batch byte limit, `flush_interval` has passed
-since the batch's first message, or a flush asks for it now; then it sends the batch (see
-`transport` for the retry table) and marks its messages done, which is what `flush()` waits for.
+The caller's side is `submit()`: a length check and a `deque.append` (atomic under the GIL), so a
+tracking call never waits for a lock the sender holds. The thread takes messages off the buffer into a
+batch once it has `flush_at` messages, `flush_interval` has passed since the oldest one arrived, or a
+flush asks for it now; a batch also stops short of the collector's byte limit. It sends the batch (see
+`transport` for the retry table), then counts its messages done, which is what `flush()` waits for.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
+import sys
 import threading
 import time
+from collections import deque
 
 import httpx
 
@@ -21,13 +22,7 @@ from footfall.transport import MAX_BATCH_BYTES, Delivery, Report, headers
 
 log = logging.getLogger("footfall")
 
-
-class _Marker:
-    """A queue item that is not a message: a flush asked for now, or the thread asked to stop."""
-
-
-_FLUSH = _Marker()
-_STOP = _Marker()
+_NEVER = sys.maxsize
 
 
 def send_batch(
@@ -61,90 +56,105 @@ class Worker:
     def __init__(self, opts: Options, report: Report) -> None:
         self.opts = opts
         self.report = report
-        self.queue: queue.Queue[bytes | _Marker] = queue.Queue(opts.max_queue_size)
+        self.buffer: deque[bytes] = deque()
+        self.limit = opts.max_queue_size
+        self.want = _NEVER  # the sender is waiting for this many buffered messages (wake it then)
+        self.wake = threading.Event()
+        self.flushing = False  # a flush is waiting: send what is there without waiting for the window
         self.stopping = threading.Event()
+        self.lock = threading.Condition()  # guards done/inflight against flush's snapshot; flush waits on it
+        self.done = 0  # messages done with: stored, or reported (written by the sender thread only)
+        self.inflight = 0
         self.http = http_client(opts)
         self.thread = threading.Thread(target=self._run, name="footfall-sender", daemon=True)
         self.thread.start()
 
     def submit(self, message: bytes) -> bool:
-        """Queue one encoded message; False if the queue is full (the caller counts the drop)."""
-        try:
-            self.queue.put_nowait(message)
-        except queue.Full:
+        """Buffer one encoded message; False if the buffer is full (the caller counts the drop)."""
+        buffer = self.buffer
+        if len(buffer) >= self.limit:
             return False
+        buffer.append(message)
+        if len(buffer) >= self.want:
+            self.wake.set()
         return True
 
     def pending(self) -> int:
-        return self.queue.unfinished_tasks
+        return self.inflight + len(self.buffer)
 
     def flush(self, deadline: float) -> bool:
-        """Send what is queued now; wait until all of it is done or `deadline` (time.monotonic) passes."""
-        with contextlib.suppress(queue.Full):  # a full queue makes full batches, which go at once anyway
-            self.queue.put_nowait(_FLUSH)
-        done = self.queue.all_tasks_done
-        with done:
-            while self.queue.unfinished_tasks:
+        """Send what is buffered now; wait until all of it is done or `deadline` (time.monotonic) passes."""
+        with self.lock:
+            target = self.done + self.inflight + len(self.buffer)
+            self.flushing = True
+            self.wake.set()
+            while self.done < target:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                done.wait(remaining)
+                self.lock.wait(remaining)
         return True
 
     def stop(self, deadline: float) -> list[bytes]:
         """Stop the thread (abandoning retries) by `deadline`; returns the messages it never took."""
         self.stopping.set()
-        with contextlib.suppress(queue.Full):
-            self.queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
+        self.wake.set()
         self.thread.join(max(0.0, deadline - time.monotonic()))
         if self.thread.is_alive():
             return []  # stuck in a request that will time out; it is a daemon, so exit is not held up
         self.http.close()
-        left: list[bytes] = []
-        while True:
-            try:
-                item = self.queue.get_nowait()
-            except queue.Empty:
-                return left
-            if not isinstance(item, _Marker):
-                left.append(item)
-            self.queue.task_done()
+        left = list(self.buffer)
+        self.buffer.clear()
+        return left
 
     def _run(self) -> None:
-        carry: bytes | None = None
-        stop = False
-        while not stop:
-            batch, carry, stop = self._collect(carry)
+        while not self.stopping.is_set():
+            self._wait_for_batch()
+            if self.stopping.is_set():
+                return
+            batch = self._take()
             try:
                 if batch:
                     send_batch(self.http, self.opts, batch, self.report, self.stopping)
             except Exception:  # a bug here must not end the thread: log it, count the batch as lost, go on
                 log.exception("footfall: failed to send a batch of %d messages", len(batch))
             finally:
-                for _ in batch:
-                    self.queue.task_done()
+                with self.lock:
+                    self.done += len(batch)
+                    self.inflight = 0
+                    self.lock.notify_all()
 
-    def _collect(self, carry: bytes | None) -> tuple[list[bytes], bytes | None, bool]:
-        """The next batch, the message that did not fit in it, and whether to stop after sending it."""
-        batch = [carry] if carry is not None else []
-        size = len(carry) + 1 if carry is not None else 0
-        deadline = time.monotonic() + self.opts.flush_interval
-        while len(batch) < self.opts.flush_at:
-            try:
-                item = self.queue.get(timeout=max(0.0, deadline - time.monotonic())) if batch else self.queue.get()
-            except queue.Empty:
-                break
-            if not batch:
-                deadline = time.monotonic() + self.opts.flush_interval
-            if isinstance(item, _Marker):
-                self.queue.task_done()
-                if item is _STOP:
-                    return batch, None, True
-                if batch:
+    def _wait(self, want: int, timeout: float | None) -> None:
+        """Sleep until the buffer holds `want` messages, a flush or stop, or `timeout`."""
+        self.wake.clear()
+        self.want = want
+        if len(self.buffer) < want and not self.flushing and not self.stopping.is_set():
+            self.wake.wait(timeout)
+        self.want = _NEVER
+
+    def _wait_for_batch(self) -> None:
+        if not self.buffer:
+            with self.lock:
+                self.flushing = False  # everything a flush was waiting for has been taken
+            self._wait(1, None)
+        window_ends = time.monotonic() + self.opts.flush_interval
+        while len(self.buffer) < self.opts.flush_at and not self.flushing and not self.stopping.is_set():
+            remaining = window_ends - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wait(self.opts.flush_at, remaining)
+
+    def _take(self) -> list[bytes]:
+        """Up to flush_at messages off the buffer, stopping short of the batch byte limit."""
+        batch: list[bytes] = []
+        size = 0
+        buffer = self.buffer
+        with self.lock:
+            while buffer and len(batch) < self.opts.flush_at:
+                if size + len(buffer[0]) + 1 > MAX_BATCH_BYTES:
                     break
-                continue
-            if size + len(item) + 1 > MAX_BATCH_BYTES:
-                return batch, item, False
-            batch.append(item)
-            size += len(item) + 1
-        return batch, None, False
+                message = buffer.popleft()
+                batch.append(message)
+                size += len(message) + 1
+            self.inflight = len(batch)
+        return batch
