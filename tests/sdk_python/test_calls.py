@@ -165,3 +165,33 @@ def test_module_level_functions_need_a_write_key() -> None:
     footfall.reset()
     with pytest.raises(ValueError, match="write_key"):
         footfall.track("u1", "Ping")
+
+
+SEGMENT_SIGNATURES = {  # analytics-python 2.x, parameter names in order
+    "track": ["user_id", "event", "properties", "context", "timestamp", "anonymous_id", "integrations", "message_id"],
+    "page": [
+        "user_id",
+        "category",
+        "name",
+        "properties",
+        "context",
+        "timestamp",
+        "anonymous_id",
+        "integrations",
+        "message_id",
+    ],  # fmt: skip
+    "identify": ["user_id", "traits", "context", "timestamp", "anonymous_id", "integrations", "message_id"],
+    "group": ["user_id", "group_id", "traits", "context", "timestamp", "anonymous_id", "integrations", "message_id"],
+    "alias": ["previous_id", "user_id", "context", "timestamp", "integrations", "message_id"],
+}
+SEGMENT_SIGNATURES["screen"] = SEGMENT_SIGNATURES["page"]
+
+
+@pytest.mark.parametrize("name", sorted(SEGMENT_SIGNATURES))
+def test_calls_take_segments_arguments_in_segments_order(name: str) -> None:
+    import inspect
+
+    for owner in (footfall.Client, footfall.AsyncClient):
+        params = list(inspect.signature(getattr(owner, name)).parameters)[1:]
+        assert params == SEGMENT_SIGNATURES[name]
+    assert list(inspect.signature(getattr(footfall, name)).parameters) == SEGMENT_SIGNATURES[name]
