@@ -55,9 +55,26 @@ class Collector:
         self.dir = tempfile.TemporaryDirectory(prefix="footfall-bench-")
         self.url = f"http://127.0.0.1:{free_port()}"
         port = self.url.rsplit(":", 1)[1]
-        cmd = [sys.executable, "-m", "collector", "serve", "--port", port, "--data-dir", self.dir.name,
-               "--write-key", "wk_bench", "--server-key", SERVER_KEY, "--export-token", "ex_bench",
-               "--cookie-secret", "bench", "--log-level", "warning"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "collector",
+            "serve",
+            "--port",
+            port,
+            "--data-dir",
+            self.dir.name,
+            "--write-key",
+            "wk_bench",
+            "--server-key",
+            SERVER_KEY,
+            "--export-token",
+            "ex_bench",
+            "--cookie-secret",
+            "bench",
+            "--log-level",
+            "warning",
+        ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_healthy(self.url + "/healthz", self.proc)
@@ -65,8 +82,9 @@ class Collector:
     def count(self) -> int:
         total, params = 0, {}
         while True:
-            r = httpx.get(self.url + "/v1/export", params=params, headers={"Authorization": "Bearer ex_bench"},
-                          timeout=60)  # fmt: skip
+            r = httpx.get(
+                self.url + "/v1/export", params=params, headers={"Authorization": "Bearer ex_bench"}, timeout=60
+            )
             r.raise_for_status()
             lines = r.text.count("\n")
             if not lines:
@@ -187,8 +205,16 @@ def delivery(make: Callable[[str, int], Sdk], collector: Collector, calls: int) 
 def ceiling(collector: Collector, calls: int, batch: int = 100) -> float:
     """The collector alone: pre-encoded batches of `batch`, back to back on one keep-alive connection."""
     msgs = [
-        json.dumps({"type": "track", "event": "Bench Event", "userId": "user-1", "messageId": str(uuid.uuid4()),
-                    "timestamp": "2026-01-01T00:00:00Z", "properties": PROPS}).encode()  # fmt: skip
+        json.dumps(
+            {
+                "type": "track",
+                "event": "Bench Event",
+                "userId": "user-1",
+                "messageId": str(uuid.uuid4()),
+                "timestamp": "2026-01-01T00:00:00Z",
+                "properties": PROPS,
+            }
+        ).encode()
         for _ in range(calls)
     ]
     bodies = [b'{"batch":[' + b",".join(msgs[i : i + batch]) + b"]}" for i in range(0, calls, batch)]

@@ -11,6 +11,7 @@ thin layer over one `Client`; `configure()` and `reset()` set it up and take it 
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -95,6 +96,8 @@ def _proxy(method: Callable[Concatenate[Client, P], R]) -> Callable[P, R]:
 
     call.__name__ = method.__name__
     call.__doc__ = method.__doc__
+    signature = inspect.signature(method)
+    call.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])  # type: ignore[attr-defined]
     return call
 
 

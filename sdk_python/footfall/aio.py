@@ -193,8 +193,9 @@ class AsyncClient(Calls):
         deadline = time.monotonic() + self.opts.shutdown_timeout
         try:
             for i in range(0, len(left), self.opts.flush_at):
-                await asyncio.wait_for(self._send(http, left[i : i + self.opts.flush_at], deadline),
-                                       max(0.0, deadline - time.monotonic()))  # fmt: skip
+                await asyncio.wait_for(
+                    self._send(http, left[i : i + self.opts.flush_at], deadline), max(0.0, deadline - time.monotonic())
+                )
         except (TimeoutError, asyncio.CancelledError):
             log.warning("footfall: event loop ended with messages not yet delivered")
 

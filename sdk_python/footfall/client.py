@@ -49,8 +49,17 @@ class Calls:
     def _submit(self, data: bytes) -> bool:
         raise NotImplementedError
 
-    def _message(self, kind: str, user_id: Any, anonymous_id: Any, context: Any, timestamp: Any,
-                 integrations: Any, message_id: Any, body: dict[str, Any]) -> bool:  # fmt: skip
+    def _message(
+        self,
+        kind: str,
+        user_id: Any,
+        anonymous_id: Any,
+        context: Any,
+        timestamp: Any,
+        integrations: Any,
+        message_id: Any,
+        body: dict[str, Any],
+    ) -> bool:
         try:
             msg = messages.build(kind, user_id, anonymous_id, context, timestamp, integrations, message_id, body)
             data = messages.encode(msg)
@@ -306,8 +315,9 @@ class Client(Calls):
             return True
         self.stats.dropped += 1
         if self.stats.dropped in (1, 10, 100) or self.stats.dropped % 1000 == 0:
-            log.warning("footfall: queue full (%d messages); %d dropped so far", self.opts.max_queue_size,
-                        self.stats.dropped)  # fmt: skip
+            log.warning(
+                "footfall: queue full (%d messages); %d dropped so far", self.opts.max_queue_size, self.stats.dropped
+            )
         return False
 
     def _start(self) -> bool:
@@ -371,8 +381,9 @@ class Client(Calls):
 
     def _exit(self) -> None:
         if self._pid == os.getpid() and not self._closed and not self.shutdown():
-            log.warning("footfall: exited with messages not yet delivered (shutdown_timeout=%s)",
-                        self.opts.shutdown_timeout)  # fmt: skip
+            log.warning(
+                "footfall: exited with messages not yet delivered (shutdown_timeout=%s)", self.opts.shutdown_timeout
+            )
 
 
 def _exit_hook(ref: weakref.ref[Client]) -> Callable[[], None]:

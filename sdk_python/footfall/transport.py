@@ -76,8 +76,11 @@ def judge(response: httpx.Response, size: int) -> Step:
             return Step(error=Rejected(rejections), rejected=[int(r.get("index", -1)) for r in rejections])
         return Step()
     if status >= 500 or status in RETRY_STATUSES:
-        return Step(retry=True, delay=retry_after(response.headers.get("retry-after")),
-                    error=APIError(status, _reason(response)))  # fmt: skip
+        return Step(
+            retry=True,
+            delay=retry_after(response.headers.get("retry-after")),
+            error=APIError(status, _reason(response)),
+        )
     if status == 413 and size > 1:
         return Step(split=True)
     return Step(error=APIError(status, _reason(response)))

@@ -77,7 +77,8 @@ def test_queued_messages_are_sent_when_asyncio_run_ends(collector: Collector) ->
         asyncio.run(main())  # no flush: the loop's end cancels the sender, which sends what it holds
         """
     env = {**os.environ, "PYTHONPATH": SDK_ROOT, "FF_KEY": collector.server_key, "FF_HOST": collector.url}
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(source)], env=env, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(source)], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert [m["messageId"] for m in exported_until(collector, 1)] == ["async-exit"]

@@ -36,8 +36,12 @@ def test_every_call_type_lands_and_is_exported(collector: Collector) -> None:
     assert errors.calls == []
 
     track = got["m-track"]
-    assert (track["type"], track["event"], track["userId"], track["properties"]) == ("track", "Signed Up", "u1",
-                                                                                   {"plan": "pro"})  # fmt: skip
+    assert (track["type"], track["event"], track["userId"], track["properties"]) == (
+        "track",
+        "Signed Up",
+        "u1",
+        {"plan": "pro"},
+    )
     assert track["context"]["library"] == {"name": "footfall-python", "version": footfall.__version__}
     assert got["m-page"]["name"] == "Install" and got["m-page"]["category"] == "Docs"
     assert got["m-page"]["properties"]["path"] == "/docs/install"
@@ -179,7 +183,7 @@ SEGMENT_SIGNATURES = {  # analytics-python 2.x, parameter names in order
         "anonymous_id",
         "integrations",
         "message_id",
-    ],  # fmt: skip
+    ],
     "identify": ["user_id", "traits", "context", "timestamp", "anonymous_id", "integrations", "message_id"],
     "group": ["user_id", "group_id", "traits", "context", "timestamp", "anonymous_id", "integrations", "message_id"],
     "alias": ["previous_id", "user_id", "context", "timestamp", "integrations", "message_id"],

@@ -16,8 +16,9 @@ FAST_RETRIES = {"retry_delay": 0.02, "max_retry_delay": 0.2, "max_retries": 100}
 def test_collector_down_then_up_loses_nothing_within_the_queue_bound(collector: Collector) -> None:
     collector.stop()
     errors = Errors()
-    client = footfall.Client(collector.server_key, host=collector.url, max_queue_size=200, flush_at=50,
-                             on_error=errors, **FAST_RETRIES)  # fmt: skip
+    client = footfall.Client(
+        collector.server_key, host=collector.url, max_queue_size=200, flush_at=50, on_error=errors, **FAST_RETRIES
+    )
     taken = [client.track("u1", "Ping", {"i": i}, message_id=f"down-{i}") for i in range(300)]
     queued = [f"down-{i}" for i, ok in enumerate(taken) if ok]
     # The queue holds 200 and the sender holds one batch of 50 while the collector is down: the rest is
@@ -58,8 +59,7 @@ def test_retry_after_is_honoured(collector: Collector) -> None:
 def test_retries_run_out_and_are_reported(collector: Collector) -> None:
     with FaultProxy(collector.url, [(500, {})] * 3) as proxy:
         errors = Errors()
-        client = footfall.Client(collector.server_key, host=proxy.url, on_error=errors, max_retries=2,
-                                 retry_delay=0.01)  # fmt: skip
+        client = footfall.Client(collector.server_key, host=proxy.url, on_error=errors, max_retries=2, retry_delay=0.01)
         client.track("u1", "Ping", message_id="given-up")
         assert client.flush(timeout=10)
         [(error, batch)] = errors.calls

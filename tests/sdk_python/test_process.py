@@ -44,8 +44,9 @@ def test_child_after_fork_restarts_the_sender_and_parent_keeps_its_own(collector
 
 def run_script(source: str, collector: Collector) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": SDK_ROOT, "FF_KEY": collector.server_key, "FF_HOST": collector.url}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(source)], env=env, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(source)], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_messages_are_flushed_at_interpreter_exit(collector: Collector) -> None:
