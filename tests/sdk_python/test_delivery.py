@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import footfall
@@ -143,3 +144,28 @@ def test_shutdown_during_retries_reports_what_it_gives_up(collector: Collector) 
     assert client.shutdown(timeout=1) is False
     assert sorted(m["messageId"] for m in errors.messages) == ["late-0", "late-1", "late-2"]
     assert all(isinstance(e, footfall.GaveUp) for e, _ in errors.calls)
+
+
+def test_many_threads_share_one_client_and_nothing_is_lost(collector: Collector) -> None:
+    client = footfall.Client(collector.server_key, host=collector.url, flush_at=37)
+
+    def work(t: int) -> None:
+        for i in range(500):
+            assert client.track(f"u{t}", "Ping", {"i": i}, message_id=f"t{t}-{i}")
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert client.flush(timeout=30)
+    assert client.pending == 0
+    assert len({m["messageId"] for m in exported_until(collector, 2000)}) == 2000
+    client.shutdown()
+
+
+def test_a_lone_message_goes_after_flush_interval_without_a_flush(collector: Collector) -> None:
+    client = footfall.Client(collector.server_key, host=collector.url, flush_interval=0.2)
+    client.track("u1", "Ping", message_id="by-time")
+    assert [m["messageId"] for m in exported_until(collector, 1, timeout=10)] == ["by-time"]
+    client.shutdown()
