@@ -78,10 +78,13 @@ class Collector:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_healthy(self.url + "/healthz", self.proc)
+        self.cursor: str | None = None
 
-    def count(self) -> int:
-        total, params = 0, {}
+    def count_new(self) -> int:
+        """Messages stored since the last call, following the export cursor."""
+        total = 0
         while True:
+            params = {"cursor": self.cursor} if self.cursor else {}
             r = httpx.get(
                 self.url + "/v1/export", params=params, headers={"Authorization": "Bearer ex_bench"}, timeout=60
             )
@@ -90,7 +93,7 @@ class Collector:
             if not lines:
                 return total
             total += lines
-            params = {"cursor": r.headers["Footfall-Cursor"]}
+            self.cursor = r.headers["Footfall-Cursor"]
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -188,7 +191,7 @@ def caller_cost(make: Callable[[str, int], Sdk], host: str, calls: int, rounds: 
 
 
 def delivery(make: Callable[[str, int], Sdk], collector: Collector, calls: int) -> float:
-    before = collector.count()
+    collector.count_new()
     track, flush, close = make(collector.url, calls * 2)
     started = time.perf_counter()
     for i in range(calls):
@@ -196,7 +199,7 @@ def delivery(make: Callable[[str, int], Sdk], collector: Collector, calls: int) 
     flush()
     elapsed = time.perf_counter() - started
     close()
-    stored = collector.count() - before
+    stored = collector.count_new()
     if stored != calls:
         print(f"  !! {stored} of {calls} messages stored")
     return calls / elapsed
@@ -253,13 +256,16 @@ def main() -> None:
             verdict = "meets" if ratio <= 0.5 else "MISSES"
             print(f"  ours costs {ratio:.2f}x the faster peer's ({fastest}) per call; goal <= 0.5: {verdict}")
 
-        print("\ndelivered messages/s into the collector (queue, then flush; checked against the export):")
+        print(f"\ndelivered messages/s into the collector (queue, then flush; export checked; best of {args.rounds}):")
         rate: dict[str, float] = {}
-        for name in ("footfall", "segment"):
-            if installed(name):
-                rate[name] = delivery(PEERS[name][1], collector, args.calls)
-                print(f"  {name:9} {rate[name]:>10,.0f} msgs/s")
-        top = ceiling(collector, args.calls)
+        names = [name for name in ("footfall", "segment") if installed(name)]
+        top = 0.0
+        for _ in range(args.rounds):  # interleaved, so a slow moment of the machine hits all alike
+            for name in names:
+                rate[name] = max(rate.get(name, 0.0), delivery(PEERS[name][1], collector, args.calls))
+            top = max(top, ceiling(collector, args.calls))
+        for name in names:
+            print(f"  {name:9} {rate[name]:>10,.0f} msgs/s")
         print(f"  collector alone, batches of 100, one connection: {top:,.0f} msgs/s")
         for name, value in rate.items():
             print(f"  {name}: {value / top:.2f} of the collector's one-connection ceiling")
