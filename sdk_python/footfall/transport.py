@@ -115,7 +115,11 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 
 
 def _reason(response: httpx.Response) -> str:
-    return str(_json(response).get("error") or response.text[:200] or response.reason_phrase)
+    body = _json(response)
+    rejected = body.get("rejected")
+    if isinstance(rejected, list) and rejected:  # a 400 because every message was refused: say why
+        return "; ".join(str(r.get("reason")) for r in rejected[:3] if isinstance(r, dict))
+    return str(body.get("error") or response.text[:200] or response.reason_phrase)
 
 
 @dataclass

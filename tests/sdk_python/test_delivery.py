@@ -169,3 +169,15 @@ def test_a_lone_message_goes_after_flush_interval_without_a_flush(collector: Col
     client.track("u1", "Ping", message_id="by-time")
     assert [m["messageId"] for m in exported_until(collector, 1, timeout=10)] == ["by-time"]
     client.shutdown()
+
+
+def test_413_splits_the_batch_and_sends_both_halves(collector: Collector) -> None:
+    with FaultProxy(collector.url, [(413, {})]) as proxy:
+        errors = Errors()
+        client = footfall.Client(collector.server_key, host=proxy.url, on_error=errors)
+        for i in range(10):
+            client.track("u1", "Ping", message_id=f"split-{i}")
+        assert client.flush(timeout=10)
+        assert proxy.seen == [413, 200, 200] and errors.calls == []
+        assert len(exported_until(collector, 10)) == 10
+        client.shutdown()
