@@ -1,0 +1,181 @@
+"""Send one batch to `POST /v1/batch`, following the retry table.
+
+| What happened                               | What the SDK does                                             |
+|---------------------------------------------|---------------------------------------------------------------|
+| 200, every message accepted (or duplicate)  | done                                                          |
+| 200 with `rejected` messages                | done; the rejected ones go to `on_error` as `Rejected`        |
+| network error (connect, timeout, reset)     | retry with backoff and jitter                                 |
+| 5xx (503 with `Retry-After` included)       | retry; wait at least `Retry-After` (capped at max_retry_delay) |
+| 429                                         | retry; wait `Retry-After` (capped), else backoff              |
+| 408                                         | retry with backoff                                            |
+| 413                                         | split the batch in two and send each half; one message: drop  |
+| any other 4xx (400, 401, 403, 404, ...)     | drop the batch, report `APIError` to `on_error`               |
+| retries used up, or shutdown while waiting  | drop the batch, report `GaveUp` to `on_error`                 |
+
+Backoff: attempt n waits `retry_delay * 2**n`, at most `max_retry_delay`, times a random factor in
+[0.5, 1]. A retried batch is harmless: the collector stores each `messageId` once, forever.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from footfall.errors import APIError, DeliveryError, GaveUp, Rejected
+from footfall.messages import now
+from footfall.version import VERSION
+
+# The collector takes 500 KB a batch; leave room for the envelope around the messages.
+MAX_BATCH_BYTES = 500 * 1024 - 256
+RETRY_STATUSES = frozenset({408, 429})
+
+Report = Callable[[DeliveryError, list[bytes]], None]
+
+
+def body(messages: list[bytes]) -> bytes:
+    """The batch envelope around already-encoded messages. `sentAt` is now, so each retry carries its own."""
+    return b'{"batch":[' + b",".join(messages) + b'],"sentAt":"' + now().encode() + b'"}'
+
+
+def headers(write_key: str, gzip: bool) -> dict[str, str]:
+    out = {"Content-Type": "application/json", "User-Agent": f"footfall-python/{VERSION}"}
+    if gzip:
+        out["Content-Encoding"] = "gzip"
+    return out
+
+
+def compress(data: bytes) -> bytes:
+    return zlib.compress(data, 6, wbits=31)  # wbits=31: a gzip stream
+
+
+@dataclass
+class Step:
+    """What to do after one attempt: stop (done or dropped), retry after `delay`, or split the batch."""
+
+    retry: bool = False
+    delay: float | None = None  # the server's Retry-After, if it gave one
+    split: bool = False
+    error: DeliveryError | None = None
+    rejected: list[int] | None = None  # indexes of the messages the collector refused
+
+
+def judge(response: httpx.Response, size: int) -> Step:
+    """The retry table for an HTTP answer (network errors are retried by the callers)."""
+    status = response.status_code
+    if status == 200:
+        rejections = _json(response).get("rejected") or []
+        if rejections:
+            return Step(error=Rejected(rejections), rejected=[int(r.get("index", -1)) for r in rejections])
+        return Step()
+    if status >= 500 or status in RETRY_STATUSES:
+        return Step(
+            retry=True,
+            delay=retry_after(response.headers.get("retry-after")),
+            error=APIError(status, _reason(response)),
+        )
+    if status == 413 and size > 1:
+        return Step(split=True)
+    return Step(error=APIError(status, _reason(response)))
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = float(email.utils.parsedate_to_datetime(value).timestamp())
+        return max(0.0, when - time.time())
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def backoff(attempt: int, base: float, cap: float, server_delay: float | None) -> float:
+    own = min(cap, base * 2.0**attempt) * random.uniform(0.5, 1.0)
+    return own if server_delay is None else max(own, min(cap, server_delay))
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        parsed = response.json()
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _reason(response: httpx.Response) -> str:
+    body = _json(response)
+    rejected = body.get("rejected")
+    if isinstance(rejected, list) and rejected:  # a 400 because every message was refused: say why
+        return "; ".join(str(r.get("reason")) for r in rejected[:3] if isinstance(r, dict))
+    return str(body.get("error") or response.text[:200] or response.reason_phrase)
+
+
+@dataclass
+class Policy:
+    """The numbers the retry loop needs, from the client's options."""
+
+    max_retries: int
+    retry_delay: float
+    max_retry_delay: float
+    gzip: bool
+
+
+class Delivery:
+    """One batch's journey through the retry table; the sync and async senders drive it the same way."""
+
+    def __init__(self, messages: list[bytes], policy: Policy, report: Report) -> None:
+        self.pending = [messages]  # batches still to send; a 413 splits one into two
+        self.policy = policy
+        self.report = report
+        self.attempt = 0
+        self.ok = True  # False once anything was reported
+
+    def request(self) -> bytes:
+        data = body(self.pending[0])
+        return compress(data) if self.policy.gzip else data
+
+    def after(self, response: httpx.Response | None, exc: Exception | None) -> float | None:
+        """Record the outcome of sending `pending[0]`; returns how long to wait before the next send."""
+        batch = self.pending[0]
+        step = Step(retry=True) if response is None else judge(response, len(batch))
+        cause = exc if response is None else step.error
+        if step.split:
+            half = len(batch) // 2
+            self.pending[:1] = [batch[:half], batch[half:]]
+            return 0.0
+        if step.retry and self.attempt < self.policy.max_retries:
+            delay = backoff(self.attempt, self.policy.retry_delay, self.policy.max_retry_delay, step.delay)
+            self.attempt += 1
+            return delay
+        self.pending.pop(0)
+        self.attempt = 0
+        self.ok = self.ok and step.error is None and not step.retry
+        if step.rejected is not None and step.error is not None:
+            self.report(step.error, [batch[i] for i in step.rejected if 0 <= i < len(batch)])
+        elif step.retry:
+            self.report(GaveUp(f"gave up after {self.policy.max_retries} retries", cause), batch)
+        elif step.error is not None:
+            self.report(step.error, batch)
+        return 0.0
+
+    def abandon(self, why: str) -> None:
+        self.ok = False
+        for batch in self.pending:
+            self.report(GaveUp(why), batch)
+        self.pending = []
+
+
+def decode_all(messages: list[bytes]) -> list[dict[str, Any]]:
+    return [json.loads(m) for m in messages]

@@ -1,0 +1,94 @@
+"""Network fault injectors that sit in front of the real collector: real sockets, real HTTP."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+
+
+class FaultProxy:
+    """An HTTP proxy that answers the first requests with canned failures, then forwards to `upstream`.
+
+    `faults` is a list of (status, headers) answered in order, one per request; after that every request
+    is forwarded as it came (body, auth, content encoding) and the collector's answer is relayed.
+    """
+
+    def __init__(self, upstream: str, faults: list[tuple[int, dict[str, str]]]) -> None:
+        self.upstream = upstream
+        self.faults = list(faults)
+        self.seen: list[int] = []  # the status answered to each request, in order
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with proxy._lock:
+                    fault = proxy.faults.pop(0) if proxy.faults else None
+                if fault is not None:
+                    status, headers, content = fault[0], fault[1], b'{"success":false,"error":"injected"}'
+                else:
+                    keep = ("authorization", "content-type", "content-encoding")
+                    forwarded = {k: v for k, v in self.headers.items() if k.lower() in keep}
+                    r = httpx.post(proxy.upstream + self.path, content=body, headers=forwarded, timeout=30)
+                    status, headers, content = r.status_code, {}, r.content
+                with proxy._lock:
+                    proxy.seen.append(status)
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextmanager
+def hanging_server() -> Iterator[str]:
+    """A server that accepts connections and never answers: the worst a collector can do."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
