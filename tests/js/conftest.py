@@ -88,10 +88,13 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 
 
 @pytest.fixture
-def page(context: BrowserContext) -> Page:
+def page(context: BrowserContext) -> Iterator[Page]:
+    """A page of a fresh browser context; the test fails if the page throws anything."""
     p = context.new_page()
-    p.on("pageerror", lambda exc: pytest.fail(f"page error: {exc}"))
-    return p
+    errors: list[str] = []
+    p.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield p
+    assert errors == [], f"the page threw: {errors}"
 
 
 @pytest.fixture
