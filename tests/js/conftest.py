@@ -3,6 +3,7 @@ http://localhost:A and the real collector on http://127.0.0.1:B (another origin,
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from tests.conftest import Collector
 
@@ -73,11 +74,35 @@ def site() -> Iterator[Site]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    b = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def third_party_cookies_context(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext]:
+    """A browser profile that keeps third-party cookies.
+
+    Chromium blocks them by default, in `new_context()` (incognito) and in a fresh profile alike:
+    the collector's `SameSite=None; Secure` cookie from http://127.0.0.1:B is refused with the
+    reason "UserPreferences" (its Secure flag is accepted there). The profile preference
+    `profile.cookie_controls_mode = 0` ("allow third-party cookies") lets it through.
+    """
+    profile = tmp_path / "profile"
+    (profile / "Default").mkdir(parents=True)
+    (profile / "Default" / "Preferences").write_text(json.dumps({"profile": {"cookie_controls_mode": 0}}))
+    ctx = playwright.chromium.launch_persistent_context(
+        profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
+    yield ctx
+    ctx.close()
 
 
 @pytest.fixture
