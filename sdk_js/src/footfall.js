@@ -12,7 +12,8 @@
   var stub = w.footfall;
   var api = { version: VERSION };
   var mem = {};
-  var ls, script, attr, endpoint, hashRoutes, autoClicks, blocked, aid, uid, resetId, off, debugOn, lastUrl, timer, waitUntil;
+  var ls, script, attr, endpoint, hashRoutes, autoClicks, blocked, debugOn; // set up at the start
+  var aid, uid, resetId, off, lastUrl, timer, waitUntil;
   var fails = 0;
   var busy = {}; // messageIds in flight from this page: never in two requests at once
   var referrer = d.referrer;
@@ -29,9 +30,11 @@
       }
     };
   var now = Date.now;
-  var uuid = () => {
-    return ([1e7] + -1e3 + -4e3 + -8e3 + -1e11).replace(/[018]/g, (c) => (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16));
-  };
+  // A version 4 UUID. (crypto.randomUUID exists only on https pages and localhost.)
+  var uuid = () =>
+    ([1e7] + -1e3 + -4e3 + -8e3 + -1e11).replace(/[018]/g, (c) =>
+      (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16)
+    );
 
   /* Storage: localStorage when the browser allows it, else this page's memory */
   var get = (k) => {
@@ -118,9 +121,7 @@
         var status = r.status;
         if (status > 499 || status == 429 || status == 408) return backoff(r.headers.get('Retry-After'));
         // Stored, or refused for good (bad key, invalid messages): either way not to be sent again.
-        save(
-          load().filter((m) => ids.indexOf(m.messageId) < 0)
-        );
+        save(load().filter((m) => ids.indexOf(m.messageId) < 0));
         fails = 0;
         set('wait');
         return r.json().then((res) => {
@@ -132,8 +133,8 @@
               aid = res.anonymousId;
               saveIds();
             }
-            send();
           }
+          send(); // the next batch, if any
         });
       }, (e) => {
         log(e); // offline, or the collector is down
@@ -150,37 +151,30 @@
   var enqueue = (type, fields) => {
     if (off) return;
     var m = {
-        type: type,
-        messageId: uuid(),
-        anonymousId: aid,
-        userId: uid,
-        timestamp: new Date().toISOString(),
-        context: {
-          page: pageFacts(),
-          library: { name: 'footfall.js', version: VERSION },
-          locale: nav.language,
-          screen: { width: screen.width, height: screen.height },
-        },
-        ...fields,
-      };
+      type: type,
+      messageId: uuid(),
+      anonymousId: aid,
+      userId: uid,
+      timestamp: new Date().toISOString(),
+      context: {
+        page: pageFacts(),
+        library: { name: 'footfall.js', version: VERSION },
+        locale: nav.language,
+        screen: { width: screen.width, height: screen.height },
+      },
+      ...fields,
+    };
     log(type, m);
     var q = load();
     q.push(m);
     save(q);
-    if (
-      q.filter((m) => !busy[m.messageId]).length >= BATCH_SIZE
-    )
-      send();
+    if (q.filter((m) => !busy[m.messageId]).length >= BATCH_SIZE) send();
     else timer || schedule(BATCH_DELAY);
   };
 
   /* Page views */
-  var pageFacts = () => {
-    return { url: loc.href, path: loc.pathname, referrer: referrer, title: d.title, search: loc.search };
-  };
-  var currentUrl = () => {
-    return hashRoutes ? loc.href : loc.href.split('#')[0];
-  };
+  var pageFacts = () => ({ url: loc.href, path: loc.pathname, referrer: referrer, title: d.title, search: loc.search });
+  var currentUrl = () => (hashRoutes ? loc.href : loc.href.split('#')[0]);
   var autoPage = safe(() => {
     currentUrl() != lastUrl && api.page();
   });
@@ -326,7 +320,7 @@
         };
       });
       on(w, 'popstate', autoPage); // also fired by hash changes
-        autoPage();
+      autoPage();
     }
     on(d, 'click', onClick);
     // Flush when the page may go away; fetch keepalive outlives the page.
