@@ -300,7 +300,10 @@ def test_dnt_and_gpc_mean_nothing_is_sent(ff: Collector, site: Site, browser: Br
     ctx.close()
 
 
-def test_consent_off_sends_nothing_and_forgets_ids(ff: Collector, site: Site, page: Page, browser: Browser) -> None:
+def test_consent_off_sends_nothing_and_forgets_ids(
+    ff_same_site: Collector, site: Site, page: Page, browser: Browser
+) -> None:
+    ff = ff_same_site  # with the collector's cookie in play: opting in again must not bring the old ID back
     page.goto(site.url + "/")
     ready(page)
     before = local_id(page)
