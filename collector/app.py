@@ -66,15 +66,19 @@ def create_app(settings: Settings) -> Starlette:
         enricher = Enricher(settings)
         graph = Graph(await store.read_suppressed())
         cookies = CookieJar.from_settings(settings)
-        app.state.runtime = Runtime(settings, store, committer, cookies, enricher, graph, tracker=_load_tracker())
+        rt = Runtime(settings, store, committer, cookies, enricher, graph, tracker=_load_tracker())
+        app.state.runtime = rt
         expiry = None
         if settings.expiry_interval_seconds > 0:
-            expiry = asyncio.create_task(
-                retention.expiry_loop(
-                    store, committer.exclusive, settings.anonymous_retention_days, settings.expiry_interval_seconds
-                ),
-                name="footfall-expiry",
+            loop = retention.expiry_loop(
+                store,
+                committer.exclusive,
+                settings.anonymous_retention_days,
+                settings.expiry_interval_seconds,
+                rt.counters,
             )
+            expiry = asyncio.create_task(loop, name="footfall-expiry")
+
         try:
             yield
         finally:

@@ -172,7 +172,7 @@ def test_bots_flagged_or_dropped(collector_factory: Any) -> None:
                    headers={"User-Agent": UA_TABLE[7][0]})  # fmt: skip
     assert r.status_code == 200 and r.json()["dropped"] == 1 and r.json()["accepted"] == 0
     assert d.export() == []
-    assert httpx.get(d.url + "/healthz").json()["counters"] == {"bots_dropped": 1}
+    assert httpx.get(d.url + "/healthz").json()["counters"]["bots_dropped"] == 1
 
 
 def test_campaign_and_referrer(collector: Collector) -> None:

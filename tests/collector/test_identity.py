@@ -125,6 +125,7 @@ def test_the_running_collector_expires_by_itself(collector_factory: Any) -> None
     while ids_of(c) != {"new"} and time.monotonic() < deadline:
         time.sleep(0.1)
     assert ids_of(c) == {"new"}
+    assert httpx.get(c.url + "/healthz").json()["counters"]["expired_messages"] == 1
 
 
 def test_erasure_removes_the_user_and_nothing_else(collector: Collector) -> None:

@@ -209,4 +209,5 @@ def test_allowed_origins_refuses_others(collector_factory: Any) -> None:
 
 
 def test_healthz(collector: Collector) -> None:
-    assert httpx.get(collector.url + "/healthz").json() == {"status": "ok", "counters": {}}
+    health = httpx.get(collector.url + "/healthz").json()
+    assert health["status"] == "ok" and "bots_dropped" not in health["counters"]

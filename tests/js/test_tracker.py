@@ -55,6 +55,10 @@ def test_page_view_on_load(ff: Collector, site: Site, page: Page) -> None:
     assert view["context"]["locale"] and view["context"]["screen"]["width"] > 0
     assert view["anonymousId"] == local_id(page)
     assert view["messageId"] and view["timestamp"].endswith("Z")
+    # Enriched by the collector from the request: the browser, and the campaign from the page URL.
+    assert view["context"]["userAgent"] == page.evaluate("navigator.userAgent")
+    assert view["context"]["browser"]["name"] == "HeadlessChrome" and view["context"]["bot"] is True
+    assert view["context"]["campaign"] == {"source": "news"}
 
 
 def test_spa_navigations_once_per_url(ff: Collector, site: Site, page: Page) -> None:
