@@ -192,6 +192,7 @@ def expire_command(config_file: Path | None, as_of: datetime | None, dry_run: bo
                 as_of=when,
                 retention_days=settings.anonymous_retention_days,
                 dry_run=dry_run,
+                pace=False,  # the command's own connection waits its turn; no need to pause besides
             )
         finally:
             await store.close()

@@ -16,11 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from collector.store import Store
-from collector.store.base import Erased
+from collector.store.base import START, Erased, ExpiryStep
 
 log = logging.getLogger("footfall.retention")
 
-CHUNK = 2000
+CHUNK = 200  # rows a step deletes: a few milliseconds of the writer
+MAX_PAUSE = 0.1  # seconds between steps, at most
 T = TypeVar("T")
 Runner = Callable[[Callable[[], Awaitable[T]]], Awaitable[T]]
 
@@ -43,7 +44,13 @@ def cutoff_for(as_of: datetime, retention_days: int) -> datetime:
 
 
 async def expire(
-    store: Store, run: Runner[tuple[int, int]], *, as_of: datetime, retention_days: int, dry_run: bool = False
+    store: Store,
+    run: Runner[ExpiryStep],
+    *,
+    as_of: datetime,
+    retention_days: int,
+    dry_run: bool = False,
+    pace: bool = True,
 ) -> ExpiryReport:
     """Delete (or with dry_run only count) what has expired at `as_of`."""
     cutoff = cutoff_for(as_of, retention_days)
@@ -52,12 +59,15 @@ async def expire(
         messages, quarantine = await store.count_expired(cutoff_ms)
         return ExpiryReport(cutoff, messages, quarantine, applied=False)
     total_m = total_q = 0
+    position = START
     while True:
-        m, q = await run(lambda: store.expire_some(cutoff_ms, CHUNK))
-        total_m, total_q = total_m + m, total_q + q
-        if m < CHUNK and q < CHUNK:
+        started = time.monotonic()
+        step = await run(lambda at=position: store.expire_some(cutoff_ms, CHUNK, at))  # type: ignore[misc]
+        total_m, total_q, position = total_m + step.messages, total_q + step.quarantine, step.position
+        if step.done:
             return ExpiryReport(cutoff, total_m, total_q, applied=True)
-        await asyncio.sleep(0)  # let waiting requests in between chunks
+        # Give the writer back for at least as long as the step took: ingest keeps half of it or more.
+        await asyncio.sleep(min(time.monotonic() - started, MAX_PAUSE) if pace else 0)
 
 
 async def erase(store: Store, run: Runner[Erased], ids: Collection[str]) -> Erased:
@@ -71,7 +81,7 @@ async def erase(store: Store, run: Runner[Erased], ids: Collection[str]) -> Eras
 
 
 async def expiry_loop(
-    store: Store, run: Runner[tuple[int, int]], retention_days: int, interval: float, counters: Counter[str]
+    store: Store, run: Runner[ExpiryStep], retention_days: int, interval: float, counters: Counter[str]
 ) -> None:
     """The running collector's periodic expiry; its totals go into `counters` (shown by /healthz)."""
     while True:

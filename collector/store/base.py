@@ -37,6 +37,18 @@ class WriteBatch:
         return len(self.messages) + len(self.quarantine) + len(self.links) + len(self.traits)
 
 
+ExpiryPosition = tuple[int, int]  # (timestamp, sequence) of the last message a step looked at
+START: ExpiryPosition = (-(2**62), 0)
+
+
+@dataclass(frozen=True)
+class ExpiryStep:
+    messages: int
+    quarantine: int
+    position: ExpiryPosition
+    done: bool
+
+
 @dataclass(frozen=True)
 class Erased:
     messages: int
@@ -104,12 +116,13 @@ class Store(ABC):
         """(messages, quarantine rows) that `expire_some(cutoff, ...)` would delete, in all."""
 
     @abstractmethod
-    async def expire_some(self, cutoff: int, limit: int) -> tuple[int, int]:
+    async def expire_some(self, cutoff: int, limit: int, position: ExpiryPosition) -> ExpiryStep:
         """Delete up to `limit` expired messages and quarantine rows in one short transaction.
 
         Expired: a message older than `cutoff` (its corrected timestamp, ms) with no userId whose
         anonymousId was never linked to a user; a quarantine row received before `cutoff`.
-        Returns (messages, quarantine rows) deleted; (0, 0) when nothing is left.
+        `position` is where the previous step stopped (`ExpiryStep.position`; START at first), so a
+        pass never scans the messages it kept twice. Call again with the new position until `done`.
         """
 
     @abstractmethod

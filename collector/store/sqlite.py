@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from collector.store.base import Erased, ExportFilter, Store, WriteBatch
+from collector.store.base import Erased, ExpiryPosition, ExpiryStep, ExportFilter, Store, WriteBatch
 from collector.types import Link, Trait
 
 # Each entry moves the schema one version up; PRAGMA user_version records how far a file has come.
@@ -65,6 +65,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE quarantine ADD COLUMN anonymous_id TEXT;
     CREATE INDEX quarantine_user ON quarantine (user_id) WHERE user_id IS NOT NULL;
     CREATE INDEX quarantine_anonymous ON quarantine (anonymous_id) WHERE anonymous_id IS NOT NULL;
+    """,
+    """
+    DROP INDEX messages_timestamp;
+    CREATE INDEX messages_expiry ON messages (timestamp, seq) WHERE user_id IS NULL;
     """,
 ]
 
@@ -272,7 +276,7 @@ class SqliteStore(Store):
 
     # An anonymous message expires when older than the cutoff and its anonymousId was never linked.
     _EXPIRED = (
-        "FROM messages WHERE timestamp < ? AND user_id IS NULL"
+        "FROM messages WHERE user_id IS NULL AND timestamp < ?"
         " AND NOT EXISTS (SELECT 1 FROM links WHERE links.from_id = messages.anonymous_id)"
     )
 
@@ -283,14 +287,21 @@ class SqliteStore(Store):
             quarantine = (await cur.fetchone() or (0,))[0]
         return messages, quarantine
 
-    async def expire_some(self, cutoff: int, limit: int) -> tuple[int, int]:
+    async def expire_some(self, cutoff: int, limit: int, position: ExpiryPosition) -> ExpiryStep:
         conn = self.writer
         await conn.execute("BEGIN IMMEDIATE")
         try:
-            cur = await conn.execute(
-                f"DELETE FROM messages WHERE seq IN (SELECT seq {self._EXPIRED} LIMIT ?)", (cutoff, limit)
-            )
-            messages = cur.rowcount
+            # Walk the (timestamp, seq) index of user-less messages from where the last step stopped.
+            async with conn.execute(
+                "SELECT timestamp, seq, EXISTS (SELECT 1 FROM links WHERE links.from_id = messages.anonymous_id)"
+                " FROM messages WHERE user_id IS NULL AND timestamp < ? AND (timestamp, seq) > (?, ?)"
+                " ORDER BY timestamp, seq LIMIT ?",
+                (cutoff, *position, limit),
+            ) as cur:
+                rows = list(await cur.fetchall())
+            doomed = [(r[1],) for r in rows if not r[2]]
+            if doomed:
+                await conn.executemany("DELETE FROM messages WHERE seq = ?", doomed)
             cur = await conn.execute(
                 "DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine WHERE received_at < ? LIMIT ?)",
                 (cutoff, limit),
@@ -300,7 +311,8 @@ class SqliteStore(Store):
         except BaseException:
             await conn.execute("ROLLBACK")
             raise
-        return messages, quarantine
+        last = (rows[-1][0], rows[-1][1]) if rows else position
+        return ExpiryStep(len(doomed), quarantine, last, done=len(rows) < limit and quarantine < limit)
 
     async def erase(self, ids: Collection[str], limit: int) -> Erased:
         conn = self.writer

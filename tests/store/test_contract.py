@@ -9,7 +9,7 @@ import pytest
 
 from collector.config import Settings
 from collector.store import ExportFilter, Store, create_store
-from collector.store.base import Erased, WriteBatch
+from collector.store.base import START, Erased, WriteBatch
 from collector.types import Link, QuarantineRow, StoredMessage, Trait
 
 BACKENDS = ["sqlite"]
@@ -123,8 +123,12 @@ async def test_expiry_spares_linked_visitors_and_users(store: Store) -> None:
         [QuarantineRow(100, "bad", b"{}", None), QuarantineRow(900, "bad", b"{}", None)],
         links=[Link("a2", "u", "identify", 950)]))  # fmt: skip
     assert await store.count_expired(500) == (1, 1)
-    assert await store.expire_some(500, 1) == (1, 1)
-    assert await store.expire_some(500, 1) == (0, 0)
+    step = await store.expire_some(500, 1, START)
+    assert (step.messages, step.quarantine, step.done) == (1, 1, False)
+    step = await store.expire_some(500, 1, step.position)  # the linked visitor's old message: kept
+    assert (step.messages, step.quarantine, step.done) == (0, 0, False)
+    step = await store.expire_some(500, 1, step.position)
+    assert (step.messages, step.quarantine, step.done) == (0, 0, True)
     left = [b for _, b in await store.read_messages(0, 10, ExportFilter())]
     assert b'{"messageId":"anon-old"}' not in left and len(left) == 3
 
