@@ -41,8 +41,12 @@ EMAIL = ("mail.google.com", "outlook.live.com", "outlook.office.com", "mail.yaho
          "webmail.", "mail.")  # fmt: skip
 
 
+@lru_cache(maxsize=10_000)
 def campaign(url: str | None) -> dict[str, str] | None:
-    """`context.campaign` from a page URL's query, or None when it has none of the parameters."""
+    """`context.campaign` from a page URL's query, or None when it has none of the parameters.
+
+    Cached (pages repeat): the answer is shared, so callers must not change it.
+    """
     if not url or "?" not in url:
         return None
     found: dict[str, str] = {}
@@ -55,6 +59,7 @@ def campaign(url: str | None) -> dict[str, str] | None:
     return found or None
 
 
+@lru_cache(maxsize=10_000)
 def referrer(referrer_url: str | None, page_url: str | None, medium_hint: str | None) -> dict[str, str] | None:
     """`context.referrer`: url, host and a coarse medium (search, social, email, internal, other)."""
     if not referrer_url:
