@@ -82,7 +82,7 @@ ROWS_PER_STATEMENT = 32766 // 8 // 2  # well under SQLite's bound-variable limit
 MAX_LINK_DEPTH = 16  # alias chains longer than this are not followed further
 
 
-def _NO_OTHER_USER(marks: str) -> str:
+def _no_other_user(marks: str) -> str:
     """A message of a person's anonymousId belongs to them unless it names another user
     (someone else signed in on the same browser)."""
     return f"(user_id IS NULL OR user_id IN ({marks}))"
@@ -218,7 +218,7 @@ class SqliteStore(Store):
         if where.person is not None:
             ids = sorted(where.person)
             marks = ",".join("?" * len(ids))
-            clauses.append(f"(user_id IN ({marks}) OR (anonymous_id IN ({marks}) AND {_NO_OTHER_USER(marks)}))")
+            clauses.append(f"(user_id IN ({marks}) OR (anonymous_id IN ({marks}) AND {_no_other_user(marks)}))")
             params += ids + ids + ids
         sql = f"SELECT seq, body FROM messages WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?"
         async with self.reader.execute(sql, [*params, limit]) as cur:
@@ -320,20 +320,8 @@ class SqliteStore(Store):
         marks = ",".join("?" * len(ordered))
         await conn.execute("BEGIN IMMEDIATE")
         try:
-            cur = await conn.execute(
-                f"DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE user_id IN ({marks})"
-                f" UNION SELECT seq FROM messages WHERE anonymous_id IN ({marks}) AND {_NO_OTHER_USER(marks)}"
-                " LIMIT ?)",
-                [*ordered, *ordered, *ordered, limit],
-            )
-            messages = cur.rowcount
-            cur = await conn.execute(
-                f"DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine WHERE user_id IN ({marks})"
-                f" UNION SELECT id FROM quarantine WHERE anonymous_id IN ({marks}) AND {_NO_OTHER_USER(marks)}"
-                " LIMIT ?)",
-                [*ordered, *ordered, *ordered, limit],
-            )
-            quarantine = cur.rowcount
+            messages = await self._delete_rows_of(conn, "messages", "seq", ordered, limit)
+            quarantine = await self._delete_rows_of(conn, "quarantine", "id", ordered, limit)
             links = traits = 0
             if messages < limit and quarantine < limit:  # the last step: the graph goes with the data
                 cur = await conn.execute(
@@ -347,6 +335,18 @@ class SqliteStore(Store):
             await conn.execute("ROLLBACK")
             raise
         return Erased(messages, quarantine, links, traits)
+
+    @staticmethod
+    async def _delete_rows_of(conn: aiosqlite.Connection, table: str, key: str, ids: list[str], limit: int) -> int:
+        """Delete up to `limit` rows of `table` that belong to the person with these IDs."""
+        marks = ",".join("?" * len(ids))
+        cur = await conn.execute(
+            f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE user_id IN ({marks})"
+            f" UNION SELECT {key} FROM {table} WHERE anonymous_id IN ({marks}) AND {_no_other_user(marks)}"
+            " LIMIT ?)",
+            [*ids, *ids, *ids, limit],
+        )
+        return cur.rowcount
 
     async def suppress(self, user_hash: str, at: int) -> None:
         await self.writer.execute(
