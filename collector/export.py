@@ -18,6 +18,7 @@ from starlette.responses import Response
 from collector.ingest import error_response
 from collector.runtime import Runtime
 from collector.store import ExportFilter
+from collector.store.base import BEGINNING, Position
 from collector.types import MESSAGE_TYPES
 
 DEFAULT_LIMIT = 1000
@@ -30,15 +31,19 @@ class BadQuery(ValueError):
     pass
 
 
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{seq}".encode()).decode().rstrip("=")
+def encode_cursor(position: Position) -> str:
+    text = CURSOR_PREFIX + ".".join(str(part) for part in position)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> int:
+def decode_cursor(cursor: str) -> Position:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if text.startswith(CURSOR_PREFIX) and text[len(CURSOR_PREFIX) :].isdigit():
-            return int(text[len(CURSOR_PREFIX) :])
+        parts = text[len(CURSOR_PREFIX) :].split(".") if text.startswith(CURSOR_PREFIX) else ["x"]
+        if parts == [""]:
+            return BEGINNING
+        if all(part.isdigit() for part in parts):
+            return tuple(int(part) for part in parts)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise BadQuery("`cursor` is not one this collector gave out (pass the Footfall-Cursor header back as is)")
@@ -67,7 +72,7 @@ def _limit(value: str | None) -> int:
 KNOWN_PARAMS = frozenset({"cursor", "limit", "since", "until", "type", "event", "userId"})
 
 
-def parse_query(request: Request) -> tuple[int, int, ExportFilter, str | None]:
+def parse_query(request: Request) -> tuple[Position, int, ExportFilter, str | None]:
     q = request.query_params
     unknown = sorted(set(q.keys()) - KNOWN_PARAMS)
     if unknown:
@@ -75,7 +80,7 @@ def parse_query(request: Request) -> tuple[int, int, ExportFilter, str | None]:
     msg_type = q.get("type")
     if msg_type is not None and msg_type not in MESSAGE_TYPES:
         raise BadQuery(f"`type` must be one of {', '.join(MESSAGE_TYPES)}, got {msg_type!r}")
-    after = decode_cursor(q["cursor"]) if "cursor" in q else 0
+    after = decode_cursor(q["cursor"]) if "cursor" in q else BEGINNING
     where = ExportFilter(
         since=_time_ms("since", q.get("since")),
         until=_time_ms("until", q.get("until")),
@@ -112,7 +117,7 @@ async def quarantine_endpoint(request: Request) -> Response:
         return error_response(401, "quarantine needs the export token: `Authorization: Bearer <token>`")
     try:
         q = request.query_params
-        after = decode_cursor(q["cursor"]) if "cursor" in q else 0
+        after = decode_cursor(q["cursor"]) if "cursor" in q else BEGINNING
         limit = _limit(q.get("limit"))
     except BadQuery as exc:
         return error_response(400, str(exc))

@@ -20,6 +20,7 @@ from collector.graph import user_hash
 from collector.ingest import error_response, json_response
 from collector.runtime import Runtime
 from collector.store import ExportFilter, Store
+from collector.store.base import BEGINNING
 
 PAGE = 5000
 MAX_PROFILES_PAGE = 100
@@ -42,7 +43,7 @@ async def build_profile(store: Store, user_id: str) -> dict[str, Any] | None:
     first = last = None
     location = None
     anonymous_ids: set[str] = set()
-    after = 0
+    after = BEGINNING
     where = ExportFilter(person=frozenset(ids))
     while rows := await store.read_messages(after, PAGE, where):
         after = rows[-1][0]
@@ -182,7 +183,7 @@ async def links_endpoint(request: Request) -> Response:
         return rt
     try:
         cursor, limit = _page_params(request, 10_000)
-        after = decode_cursor(cursor) if cursor else 0
+        after = decode_cursor(cursor) if cursor else BEGINNING
     except BadQuery as exc:
         return error_response(400, str(exc))
     rows = await rt.store.read_links(after, limit)

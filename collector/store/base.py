@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 
 from collector.types import Link, QuarantineRow, StoredMessage, Trait
 
+# Where a pull stopped: opaque to callers, ordered by the backend (SQLite: (seq,); PostgreSQL:
+# (transaction id, seq)). BEGINNING is before everything.
+Position = tuple[int, ...]
+BEGINNING: Position = ()
+
 
 @dataclass(frozen=True)
 class ExportFilter:
@@ -80,16 +85,16 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def read_messages(self, after: int, limit: int, where: ExportFilter) -> list[tuple[int, bytes]]:
-        """Up to `limit` (sequence, body) pairs with sequence > `after`, in receipt order.
+    async def read_messages(self, after: Position, limit: int, where: ExportFilter) -> list[tuple[Position, bytes]]:
+        """Up to `limit` (position, body) pairs after `after`, in commit order.
 
-        Sequences only grow in commit order, so a reader that resumes from the last sequence it saw
-        never misses a message committed later and never sees one twice.
+        A message committed later always comes after every position already handed out, so a reader
+        that resumes from the last position it saw never misses a message and never sees one twice.
         """
 
     @abstractmethod
-    async def read_quarantine(self, after: int, limit: int) -> list[tuple[int, int, str, bytes]]:
-        """Up to `limit` (id, receivedAt, reason, payload) quarantine rows with id > `after`."""
+    async def read_quarantine(self, after: Position, limit: int) -> list[tuple[Position, int, str, bytes]]:
+        """Up to `limit` (position, receivedAt, reason, payload) quarantine rows after `after`."""
 
     @abstractmethod
     async def linked_ids(self, user_id: str) -> set[str]:
@@ -100,8 +105,8 @@ class Store(ABC):
         """The user an ID is linked to, following alias chains to their end; None if it is not linked."""
 
     @abstractmethod
-    async def read_links(self, after: int, limit: int) -> list[tuple[int, Link]]:
-        """Up to `limit` (position, link) pairs after `after`, in the order they were made."""
+    async def read_links(self, after: Position, limit: int) -> list[tuple[Position, Link]]:
+        """Up to `limit` (position, link) pairs after `after`, in commit order (like read_messages)."""
 
     @abstractmethod
     async def read_traits(self, ids: Collection[str]) -> list[Trait]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from collector.store.base import Erased, ExpiryPosition, ExpiryStep, ExportFilter, Store, WriteBatch
+from collector.store.base import Erased, ExpiryPosition, ExpiryStep, ExportFilter, Position, Store, WriteBatch
 from collector.types import Link, Trait
 
 # Each entry moves the schema one version up; PRAGMA user_version records how far a file has come.
@@ -203,9 +203,10 @@ class SqliteStore(Store):
             raise
         return inserted
 
-    async def read_messages(self, after: int, limit: int, where: ExportFilter) -> list[tuple[int, bytes]]:
+    async def read_messages(self, after: Position, limit: int, where: ExportFilter) -> list[tuple[Position, bytes]]:
+        # One writer connection commits in sequence order, so the sequence alone is the position.
         clauses = ["seq > ?"]
-        params: list[object] = [after]
+        params: list[object] = [after[0] if after else 0]
         for column, value, op in (
             ("received_at", where.since, ">="),
             ("received_at", where.until, "<"),
@@ -222,12 +223,12 @@ class SqliteStore(Store):
             params += ids + ids + ids
         sql = f"SELECT seq, body FROM messages WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?"
         async with self.reader.execute(sql, [*params, limit]) as cur:
-            return [(r[0], r[1]) for r in await cur.fetchall()]
+            return [((r[0],), r[1]) for r in await cur.fetchall()]
 
-    async def read_quarantine(self, after: int, limit: int) -> list[tuple[int, int, str, bytes]]:
+    async def read_quarantine(self, after: Position, limit: int) -> list[tuple[Position, int, str, bytes]]:
         sql = "SELECT id, received_at, reason, payload FROM quarantine WHERE id > ? ORDER BY id LIMIT ?"
-        async with self.reader.execute(sql, (after, limit)) as cur:
-            return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
+        async with self.reader.execute(sql, (after[0] if after else 0, limit)) as cur:
+            return [((r[0],), r[1], r[2], r[3]) for r in await cur.fetchall()]
 
     async def linked_ids(self, user_id: str) -> set[str]:
         ids = {user_id}
@@ -254,10 +255,10 @@ class SqliteStore(Store):
             seen.add(row[0])
         return current
 
-    async def read_links(self, after: int, limit: int) -> list[tuple[int, Link]]:
+    async def read_links(self, after: Position, limit: int) -> list[tuple[Position, Link]]:
         sql = "SELECT id, from_id, user_id, kind, linked_at FROM links WHERE id > ? ORDER BY id LIMIT ?"
-        async with self.reader.execute(sql, (after, limit)) as cur:
-            return [(r[0], Link(r[1], r[2], r[3], r[4])) for r in await cur.fetchall()]
+        async with self.reader.execute(sql, (after[0] if after else 0, limit)) as cur:
+            return [((r[0],), Link(r[1], r[2], r[3], r[4])) for r in await cur.fetchall()]
 
     async def read_traits(self, ids: Collection[str]) -> list[Trait]:
         ordered = sorted(ids)

@@ -9,7 +9,7 @@ import pytest
 
 from collector.config import Settings
 from collector.store import ExportFilter, Store, create_store
-from collector.store.base import START, Erased, WriteBatch
+from collector.store.base import BEGINNING, START, Erased, WriteBatch
 from collector.types import Link, QuarantineRow, StoredMessage, Trait
 
 BACKENDS = ["sqlite"]
@@ -35,14 +35,14 @@ def msg(mid: str, *, type_: str = "track", event: str | None = "E", user: str | 
 async def test_write_returns_new_ids_and_dedups_forever(store: Store) -> None:
     assert await store.write(WriteBatch([msg("a"), msg("b")])) == {"a", "b"}
     assert await store.write(WriteBatch([msg("b"), msg("c")])) == {"c"}
-    rows = await store.read_messages(0, 100, ExportFilter())
+    rows = await store.read_messages(BEGINNING, 100, ExportFilter())
     assert [body for _, body in rows] == [b'{"messageId":"a"}', b'{"messageId":"b"}', b'{"messageId":"c"}']
 
 
 async def test_read_is_keyset_paged_in_receipt_order(store: Store) -> None:
     await store.write(WriteBatch([msg(f"m{i}") for i in range(5000)]))
     seen: list[bytes] = []
-    after = 0
+    after = BEGINNING
     while rows := await store.read_messages(after, 700, ExportFilter()):
         seen += [b for _, b in rows]
         after = rows[-1][0]
@@ -54,7 +54,7 @@ async def test_filters(store: Store) -> None:
                                   msg("3", event="Other", user="v", received=30)]))  # fmt: skip
 
     async def ids(**kw: object) -> list[bytes]:
-        return [b for _, b in await store.read_messages(0, 10, ExportFilter(**kw))]  # type: ignore[arg-type]
+        return [b for _, b in await store.read_messages(BEGINNING, 10, ExportFilter(**kw))]  # type: ignore[arg-type]
 
     assert len(await ids(type="page")) == 1
     assert await ids(event="Other") == [b'{"messageId":"3"}']
@@ -66,7 +66,7 @@ async def test_quarantine_in_the_same_transaction(store: Store) -> None:
     await store.write(
         WriteBatch([msg("ok")], [QuarantineRow(5, "bad", b"{}", None), QuarantineRow(6, "worse", b"[]", "x")])
     )
-    rows = await store.read_quarantine(0, 10)
+    rows = await store.read_quarantine(BEGINNING, 10)
     assert [(r[1], r[2], r[3]) for r in rows] == [(5, "bad", b"{}"), (6, "worse", b"[]")]
     assert await store.read_quarantine(rows[-1][0], 10) == []
 
@@ -94,7 +94,7 @@ async def test_links_keep_their_first_user_and_chain(store: Store) -> None:
     assert await store.linked_ids("new-user") == {"new-user", "old-user", "anon-1", "anon-2"}
     assert await store.linked_ids("intruder") == {"intruder"}
     assert await store.owner("anon-1") == "new-user" and await store.owner("new-user") is None
-    page = await store.read_links(0, 2)
+    page = await store.read_links(BEGINNING, 2)
     assert [link.from_id for _, link in page] == ["anon-1", "old-user"]
     assert [link.from_id for _, link in await store.read_links(page[-1][0], 10)] == ["anon-2"]
 
@@ -102,7 +102,7 @@ async def test_links_keep_their_first_user_and_chain(store: Store) -> None:
 async def test_person_filter_leaves_other_users_messages_on_a_shared_anonymous_id(store: Store) -> None:
     await store.write(WriteBatch([msg("mine", user=None, anon="a"), msg("mine-too", user="u", anon="a"),
                                   msg("theirs", user="v", anon="a")]))  # fmt: skip
-    rows = await store.read_messages(0, 10, ExportFilter(person=frozenset({"u", "a"})))
+    rows = await store.read_messages(BEGINNING, 10, ExportFilter(person=frozenset({"u", "a"})))
     assert [b for _, b in rows] == [b'{"messageId":"mine"}', b'{"messageId":"mine-too"}']
 
 
@@ -129,7 +129,7 @@ async def test_expiry_spares_linked_visitors_and_users(store: Store) -> None:
     assert (step.messages, step.quarantine, step.done) == (0, 0, False)
     step = await store.expire_some(500, 1, step.position)
     assert (step.messages, step.quarantine, step.done) == (0, 0, True)
-    left = [b for _, b in await store.read_messages(0, 10, ExportFilter())]
+    left = [b for _, b in await store.read_messages(BEGINNING, 10, ExportFilter())]
     assert b'{"messageId":"anon-old"}' not in left and len(left) == 3
 
 
@@ -143,8 +143,8 @@ async def test_erase_in_chunks_then_graph(store: Store) -> None:
     assert first == Erased(4, 1, 0, 0)
     assert await store.erase(ids, 4) == Erased(2, 0, 1, 1)
     assert await store.erase(ids, 4) == Erased(0, 0, 0, 0)
-    assert [b for _, b in await store.read_messages(0, 10, ExportFilter())] == [b'{"messageId":"other"}']
-    assert len(await store.read_quarantine(0, 10)) == 1 and await store.read_traits({"u"}) == []
+    assert [b for _, b in await store.read_messages(BEGINNING, 10, ExportFilter())] == [b'{"messageId":"other"}']
+    assert len(await store.read_quarantine(BEGINNING, 10)) == 1 and await store.read_traits({"u"}) == []
 
 
 async def test_suppression_is_remembered(store: Store) -> None:
