@@ -9,6 +9,8 @@ from collector.store.base import ExportFilter, Store
 
 SUPPORTED_BACKENDS = {
     "sqlite": "collector.store.sqlite:SqliteStore",
+    "postgresql": "collector.store.postgres:PostgresStore",
+    "postgres": "collector.store.postgres:PostgresStore",
 }
 
 
@@ -18,7 +20,11 @@ def create_store(settings: Settings) -> Store:
     if scheme not in SUPPORTED_BACKENDS:
         raise ValueError(f"db URL scheme {scheme!r} is not supported (use one of: {', '.join(SUPPORTED_BACKENDS)})")
     module_name, class_name = SUPPORTED_BACKENDS[scheme].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"the {scheme} backend needs {exc.name}: pip install 'footfall-collector[postgres]'") from None
+    cls = getattr(module, class_name)
     assert issubclass(cls, Store)
     store: Store = cls(url, sync_commits=settings.sync_commits)
     return store

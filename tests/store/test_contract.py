@@ -11,17 +11,22 @@ from collector.config import Settings
 from collector.store import ExportFilter, Store, create_store
 from collector.store.base import BEGINNING, START, Erased, WriteBatch
 from collector.types import Link, QuarantineRow, StoredMessage, Trait
+from tests.pg import postgres_url  # noqa: F401  (a fixture)
 
-BACKENDS = ["sqlite"]
-
-
-def settings_for(backend: str, tmp_path: Path) -> Settings:
-    return Settings(db=str(tmp_path / "contract.db"), data_dir=tmp_path)
+BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s = create_store(settings_for(request.param, tmp_path))
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return str(tmp_path / "contract.db")
+
+
+@pytest.fixture
+async def store(db_url: str, tmp_path: Path) -> AsyncIterator[Store]:
+    s = create_store(Settings(db=db_url, data_dir=tmp_path))
     await s.open()
     yield s
     await s.close()
@@ -71,8 +76,8 @@ async def test_quarantine_in_the_same_transaction(store: Store) -> None:
     assert await store.read_quarantine(rows[-1][0], 10) == []
 
 
-async def test_reopen_keeps_data_and_schema(tmp_path: Path) -> None:
-    settings = settings_for("sqlite", tmp_path)
+async def test_reopen_keeps_data_and_schema(db_url: str, tmp_path: Path) -> None:
+    settings = Settings(db=db_url, data_dir=tmp_path)
     s = create_store(settings)
     await s.open()
     await s.write(WriteBatch([msg("kept")]))

@@ -1,0 +1,77 @@
+"""PostgreSQL: several writers, one exactly-once pull (the reason the backend exists)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from collector.config import Settings
+from collector.store import ExportFilter, create_store
+from collector.store.base import BEGINNING, WriteBatch
+from collector.types import StoredMessage
+from tests.conftest import Collector
+from tests.pg import postgres_url  # noqa: F401  (a fixture)
+
+
+def msg(mid: str) -> StoredMessage:
+    return StoredMessage(mid, "track", "E", "u", None, 1, 1, f'{{"messageId":"{mid}"}}'.encode())
+
+
+async def test_a_late_commit_is_not_skipped(postgres_url: str, tmp_path: Path) -> None:  # noqa: F811
+    store = create_store(Settings(db=postgres_url, data_dir=tmp_path))
+    await store.open()
+    slow = await asyncpg.connect(postgres_url)
+    try:
+        tx = slow.transaction()
+        await tx.start()  # another collector's commit, begun first and still open
+        await slow.execute(
+            "INSERT INTO messages (message_id, type, timestamp, received_at, body) VALUES ('slow', 'track', 1, 1, $1)",
+            b'{"messageId":"slow"}',
+        )
+        await store.write(WriteBatch([msg("fast")]))  # begun later, committed first
+        assert await store.read_messages(BEGINNING, 10, ExportFilter()) == []  # held back, not skipped
+        await tx.commit()
+        rows = await store.read_messages(BEGINNING, 10, ExportFilter())
+        assert [body for _, body in rows] == [b'{"messageId":"slow"}', b'{"messageId":"fast"}']
+        assert await store.read_messages(rows[-1][0], 10, ExportFilter()) == []
+    finally:
+        await slow.close()
+        await store.close()
+
+
+def test_two_collectors_one_database_exactly_once(collector_factory: Any, postgres_url: str) -> None:  # noqa: F811
+    collectors: list[Collector] = [collector_factory("--db", postgres_url) for _ in range(2)]
+    sent: set[str] = set()
+    lock = threading.Lock()
+
+    def send(c: Collector, worker: int) -> None:
+        with httpx.Client(auth=(c.server_key, "")) as client:
+            for b in range(30):
+                batch = [{"type": "track", "event": "e", "userId": "u", "messageId": f"c{c.port}-w{worker}-{b}-{i}"}
+                         for i in range(20)]  # fmt: skip
+                assert client.post(c.url + "/v1/batch", json={"batch": batch}).status_code == 200
+                with lock:
+                    sent.update(m["messageId"] for m in batch)
+
+    threads = [threading.Thread(target=send, args=(c, w)) for c in collectors for w in range(2)]
+    for t in threads:
+        t.start()
+    pulled: list[str] = []
+    cursor = None
+    reader = collectors[0]
+    while True:
+        running = any(t.is_alive() for t in threads)
+        r = reader.export_page(limit=53, **({"cursor": cursor} if cursor else {}))
+        lines = r.text.splitlines()
+        pulled += [httpx.Response(200, content=x).json()["messageId"] for x in lines]
+        cursor = r.headers["Footfall-Cursor"]
+        if not lines and not running:
+            break
+    for t in threads:
+        t.join()
+    assert len(pulled) == len(set(pulled)) == 2 * 2 * 30 * 20
+    assert set(pulled) == sent
