@@ -72,7 +72,8 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
         message_id = message_id or ids[0]
         where = f"batch[{index}]: " if implied_type is None else ""
         rejected.append(Rejection(index, message_id, where + reason))
-        quarantine.append(QuarantineRow(received_ms, where + reason, raw, message_id, ids[1], ids[2]))
+        if not rt.graph.is_suppressed(ids[1]):  # an erased user's messages are not kept, not even bad ones
+            quarantine.append(QuarantineRow(received_ms, where + reason, raw, message_id, ids[1], ids[2]))
 
     decoded: list[tuple[int, bytes, AnyMessage]] = []
     for index, raw in enumerate(envelope.messages):

@@ -152,6 +152,8 @@ def test_erasure_removes_the_user_and_nothing_else(collector: Collector) -> None
     assert later.json()["accepted"] == 1
     assert later.json()["rejected"][0]["reason"] == "this userId was erased and is suppressed"
     assert httpx.get(collector.url + "/healthz").json()["counters"]["suppressed"] == 1
+    collector.send([{"type": "track", "event": "", "userId": "frank-2"}])  # invalid too: still not kept
+    assert admin(collector, "GET", "/v1/quarantine").text == ""
     collector.stop()
     collector.start()  # suppression outlives a restart
     assert collector.send([{"type": "track", "event": "again", "userId": "frank-2"}]).status_code == 400
