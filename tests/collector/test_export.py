@@ -114,3 +114,27 @@ def test_every_message_exactly_once_while_ingest_goes_on(collector: Collector) -
         t.join()
     assert len(pulled) == len(set(pulled)) == senders * batches * per_batch
     assert set(pulled) == sent
+
+
+def test_export_command_resumes_from_its_cursor_file(collector: Collector, tmp_path: Any) -> None:
+    import json
+    import subprocess
+    import sys
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "collector", "export", "--url", collector.url, "--export-token",
+               collector.export_token, "--data-dir", str(tmp_path / "cli"), "--page-size", "7",
+               "--out", str(out), "--cursor-file", str(cursor), *extra]  # fmt: skip
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    out, cursor = tmp_path / "events.ndjson", tmp_path / "events.cursor"
+    first = fill(collector, 20)
+    assert run().returncode == 0
+    collector.send([{"type": "track", "event": "late", "userId": "u", "messageId": "late-1"}])
+    assert run().returncode == 0
+    lines = [json.loads(line)["messageId"] for line in out.read_text().splitlines()]
+    assert lines == [*first, "late-1"]
+    assert run("--type", "page").returncode == 0 and len(out.read_text().splitlines()) == 21
+    bad = subprocess.run([sys.executable, "-m", "collector", "export", "--url", collector.url, "--export-token",
+                          "wrong", "--data-dir", str(tmp_path / "cli")], capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 1 and "export failed (401)" in bad.stderr
