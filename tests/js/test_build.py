@@ -44,3 +44,6 @@ def test_the_collector_serves_the_built_file(collector: Collector) -> None:
     r = httpx.get(collector.url + "/footfall.js")
     assert r.status_code == 200 and r.content == BUILT.read_bytes()
     assert "max-age" in r.headers["cache-control"] and r.headers["etag"]
+    assert r.headers["content-type"].startswith("application/javascript")
+    again = httpx.get(collector.url + "/footfall.js", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
