@@ -90,18 +90,19 @@ def create_app(settings: Settings) -> Starlette:
             await store.close()
             enricher.close()
 
-    routes = [
+    # The ingest routes first: the router tries routes in order, and they take nearly all requests.
+    routes = [Route("/v1/batch", ingest.batch_endpoint, methods=["POST"])]
+    routes += [Route(f"/v1/{t}", ingest.single_endpoint(t), methods=["POST"]) for t in MESSAGE_TYPES]
+    routes += [
+        Route("/v1/import", ingest.batch_endpoint, methods=["POST"]),
+        Route("/v1/{type:str}", cors.preflight, methods=["OPTIONS"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/footfall.js", tracker, methods=["GET"]),
-        Route("/v1/batch", ingest.batch_endpoint, methods=["POST"]),
-        Route("/v1/import", ingest.batch_endpoint, methods=["POST"]),
         Route("/v1/export", export.export_endpoint, methods=["GET"]),
         Route("/v1/quarantine", export.quarantine_endpoint, methods=["GET"]),
         Route("/v1/links", profiles.links_endpoint, methods=["GET"]),
         Route("/v1/profiles", profiles.profiles_endpoint, methods=["GET"]),
         Route("/v1/profiles/{user_id:path}", profiles.profile_endpoint, methods=["GET"]),
         Route("/v1/users/{user_id:path}", profiles.erase_endpoint, methods=["DELETE"]),
-        Route("/v1/{type:str}", cors.preflight, methods=["OPTIONS"]),
     ]
-    routes += [Route(f"/v1/{t}", ingest.single_endpoint(t), methods=["POST"]) for t in MESSAGE_TYPES]
     return Starlette(routes=routes, lifespan=lifespan)
