@@ -176,8 +176,7 @@ class SqliteStore(Store):
                     + " ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
                 )
                 params = [value for row in chunk for value in row]
-                async with conn.execute(sql, params) as cur:
-                    inserted.update(r[0] for r in await cur.fetchall())
+                inserted.update(r[0] for r in await conn.execute_fetchall(sql, params))  # one trip to the thread
             if batch.quarantine:
                 await conn.executemany(
                     "INSERT INTO quarantine (received_at, reason, payload, message_id, user_id, anonymous_id)"
