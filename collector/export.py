@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-from datetime import datetime
 
 import msgspec
 from starlette.requests import Request
@@ -20,6 +19,7 @@ from collector.runtime import Runtime
 from collector.store import ExportFilter
 from collector.store.base import BEGINNING, Position
 from collector.types import MESSAGE_TYPES
+from collector.validate import Invalid, parse_time
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
@@ -53,12 +53,9 @@ def _time_ms(name: str, value: str | None) -> int | None:
     if value is None:
         return None
     try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadQuery(f"`{name}` is not an ISO 8601 time: {value!r}") from None
-    if dt.tzinfo is None:
-        raise BadQuery(f"`{name}` has no time zone: {value!r} (add 'Z' or an offset)")
-    return int(dt.timestamp() * 1000)
+        return int(parse_time(name, value).timestamp() * 1000)
+    except Invalid as exc:
+        raise BadQuery(str(exc)) from None
 
 
 def _limit(value: str | None) -> int:

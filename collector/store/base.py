@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from collector.types import Link, QuarantineRow, StoredMessage, Trait
 
+MAX_LINK_DEPTH = 16  # alias chains longer than this are not followed further
+
 # Where a pull stopped: opaque to callers, ordered by the backend (SQLite: (seq,); PostgreSQL:
 # (transaction id, seq)). BEGINNING is before everything.
 Position = tuple[int, ...]
@@ -96,13 +98,36 @@ class Store(ABC):
     async def read_quarantine(self, after: Position, limit: int) -> list[tuple[Position, int, str, bytes]]:
         """Up to `limit` (position, receivedAt, reason, payload) quarantine rows after `after`."""
 
-    @abstractmethod
     async def linked_ids(self, user_id: str) -> set[str]:
         """Every ID that belongs to this user: the userId and, transitively, all IDs linked to it."""
+        ids = {user_id}
+        frontier = {user_id}
+        for _ in range(MAX_LINK_DEPTH):
+            frontier = await self.linked_to(frontier) - ids
+            if not frontier:
+                break
+            ids |= frontier
+        return ids
 
-    @abstractmethod
     async def owner(self, some_id: str) -> str | None:
         """The user an ID is linked to, following alias chains to their end; None if it is not linked."""
+        seen = {some_id}
+        current: str | None = None
+        for _ in range(MAX_LINK_DEPTH):
+            found = await self.linked_from(current or some_id)
+            if found is None or found in seen:
+                break
+            current = found
+            seen.add(found)
+        return current
+
+    @abstractmethod
+    async def linked_to(self, user_ids: Collection[str]) -> set[str]:
+        """The IDs linked directly to any of these users."""
+
+    @abstractmethod
+    async def linked_from(self, some_id: str) -> str | None:
+        """The user this ID is linked to directly, if any."""
 
     @abstractmethod
     async def read_links(self, after: Position, limit: int) -> list[tuple[Position, Link]]:

@@ -86,7 +86,6 @@ MIGRATIONS: list[str] = [
 ]
 
 MIGRATION_LOCK = 7_200_451_133  # pg_advisory_xact_lock key: collectors starting together migrate once
-MAX_LINK_DEPTH = 16
 # Rows of transactions that every snapshot sees as finished: safe to hand out in (txid, id) order.
 VISIBLE = "txid < pg_snapshot_xmin(pg_current_snapshot())"
 FIRST: tuple[int, int] = (0, 0)
@@ -196,28 +195,13 @@ class PostgresStore(Store):
         )
         return [((r[0], r[1]), r[2], r[3], r[4]) for r in rows]
 
-    async def linked_ids(self, user_id: str) -> set[str]:
-        ids = {user_id}
-        frontier = [user_id]
-        for _ in range(MAX_LINK_DEPTH):
-            rows = await self.pool.fetch("SELECT from_id FROM links WHERE user_id = ANY($1)", frontier)
-            found = {r[0] for r in rows} - ids
-            if not found:
-                break
-            ids |= found
-            frontier = sorted(found)
-        return ids
+    async def linked_to(self, user_ids: Collection[str]) -> set[str]:
+        rows = await self.pool.fetch("SELECT from_id FROM links WHERE user_id = ANY($1)", sorted(user_ids))
+        return {r[0] for r in rows}
 
-    async def owner(self, some_id: str) -> str | None:
-        seen = {some_id}
-        current: str | None = None
-        for _ in range(MAX_LINK_DEPTH):
-            found = await self.pool.fetchval("SELECT user_id FROM links WHERE from_id = $1", current or some_id)
-            if found is None or found in seen:
-                break
-            current = found
-            seen.add(found)
-        return current
+    async def linked_from(self, some_id: str) -> str | None:
+        found = await self.pool.fetchval("SELECT user_id FROM links WHERE from_id = $1", some_id)
+        return None if found is None else str(found)
 
     async def read_links(self, after: Position, limit: int) -> list[tuple[Position, Link]]:
         txid, row_id = after or FIRST

@@ -79,7 +79,6 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes the WAL file is cut back to after a r
 
 COLUMNS = "message_id, type, event, user_id, anonymous_id, timestamp, received_at, body"
 ROWS_PER_STATEMENT = 32766 // 8 // 2  # well under SQLite's bound-variable limit
-MAX_LINK_DEPTH = 16  # alias chains longer than this are not followed further
 
 
 def _no_other_user(marks: str) -> str:
@@ -229,30 +228,16 @@ class SqliteStore(Store):
         async with self.reader.execute(sql, (after[0] if after else 0, limit)) as cur:
             return [((r[0],), r[1], r[2], r[3]) for r in await cur.fetchall()]
 
-    async def linked_ids(self, user_id: str) -> set[str]:
-        ids = {user_id}
-        frontier = [user_id]
-        for _ in range(MAX_LINK_DEPTH):
-            marks = ",".join("?" * len(frontier))
-            async with self.reader.execute(f"SELECT from_id FROM links WHERE user_id IN ({marks})", frontier) as cur:
-                found = {r[0] for r in await cur.fetchall()} - ids
-            if not found:
-                break
-            ids |= found
-            frontier = sorted(found)
-        return ids
+    async def linked_to(self, user_ids: Collection[str]) -> set[str]:
+        ordered = sorted(user_ids)
+        marks = ",".join("?" * len(ordered))
+        async with self.reader.execute(f"SELECT from_id FROM links WHERE user_id IN ({marks})", ordered) as cur:
+            return {r[0] for r in await cur.fetchall()}
 
-    async def owner(self, some_id: str) -> str | None:
-        seen = {some_id}
-        current: str | None = None
-        for _ in range(MAX_LINK_DEPTH):
-            async with self.reader.execute("SELECT user_id FROM links WHERE from_id = ?", (current or some_id,)) as cur:
-                row = await cur.fetchone()
-            if row is None or row[0] in seen:
-                break
-            current = row[0]
-            seen.add(row[0])
-        return current
+    async def linked_from(self, some_id: str) -> str | None:
+        async with self.reader.execute("SELECT user_id FROM links WHERE from_id = ?", (some_id,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else str(row[0])
 
     async def read_links(self, after: Position, limit: int) -> list[tuple[Position, Link]]:
         sql = "SELECT id, from_id, user_id, kind, linked_at FROM links WHERE id > ? ORDER BY id LIMIT ?"
