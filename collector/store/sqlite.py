@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 from collections.abc import Collection
@@ -81,10 +82,15 @@ COLUMNS = "message_id, type, event, user_id, anonymous_id, timestamp, received_a
 ROWS_PER_STATEMENT = 32766 // 8 // 2  # well under SQLite's bound-variable limit
 
 
-def _no_other_user(marks: str) -> str:
-    """A message of a person's anonymousId belongs to them unless it names another user
-    (someone else signed in on the same browser)."""
-    return f"(user_id IS NULL OR user_id IN ({marks}))"
+# A set of IDs, bound as one JSON array: no limit on how many IDs a person has.
+IDS = "(SELECT value FROM json_each(?))"
+# A message of a person's anonymousId belongs to them unless it names another user (someone else
+# signed in on the same browser). Binds the IDs three times.
+PERSON = f"(user_id IN {IDS} OR (anonymous_id IN {IDS} AND (user_id IS NULL OR user_id IN {IDS})))"
+
+
+def _ids(ids: Collection[str]) -> str:
+    return json.dumps(sorted(ids))
 
 
 class SqliteStore(Store):
@@ -215,10 +221,8 @@ class SqliteStore(Store):
                 clauses.append(f"{column} {op} ?")
                 params.append(value)
         if where.person is not None:
-            ids = sorted(where.person)
-            marks = ",".join("?" * len(ids))
-            clauses.append(f"(user_id IN ({marks}) OR (anonymous_id IN ({marks}) AND {_no_other_user(marks)}))")
-            params += ids + ids + ids
+            clauses.append(PERSON)
+            params += [_ids(where.person)] * 3
         sql = f"SELECT seq, body FROM messages WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?"
         async with self.reader.execute(sql, [*params, limit]) as cur:
             return [((r[0],), r[1]) for r in await cur.fetchall()]
@@ -229,9 +233,7 @@ class SqliteStore(Store):
             return [((r[0],), r[1], r[2], r[3]) for r in await cur.fetchall()]
 
     async def linked_to(self, user_ids: Collection[str]) -> set[str]:
-        ordered = sorted(user_ids)
-        marks = ",".join("?" * len(ordered))
-        async with self.reader.execute(f"SELECT from_id FROM links WHERE user_id IN ({marks})", ordered) as cur:
+        async with self.reader.execute(f"SELECT from_id FROM links WHERE user_id IN {IDS}", (_ids(user_ids),)) as cur:
             return {r[0] for r in await cur.fetchall()}
 
     async def linked_from(self, some_id: str) -> str | None:
@@ -245,10 +247,8 @@ class SqliteStore(Store):
             return [((r[0],), Link(r[1], r[2], r[3], r[4])) for r in await cur.fetchall()]
 
     async def read_traits(self, ids: Collection[str]) -> list[Trait]:
-        ordered = sorted(ids)
-        marks = ",".join("?" * len(ordered))
-        sql = f"SELECT user_id, name, value, set_at FROM traits WHERE user_id IN ({marks})"
-        async with self.reader.execute(sql, ordered) as cur:
+        sql = f"SELECT user_id, name, value, set_at FROM traits WHERE user_id IN {IDS}"
+        async with self.reader.execute(sql, (_ids(ids),)) as cur:
             return [Trait(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
 
     async def read_users(self, after: str, limit: int) -> list[str]:
@@ -301,19 +301,18 @@ class SqliteStore(Store):
 
     async def erase(self, ids: Collection[str], limit: int) -> Erased:
         conn = self.writer
-        ordered = sorted(ids)
-        marks = ",".join("?" * len(ordered))
+        person = _ids(ids)
         await conn.execute("BEGIN IMMEDIATE")
         try:
-            messages = await self._delete_rows_of(conn, "messages", "seq", ordered, limit)
-            quarantine = await self._delete_rows_of(conn, "quarantine", "id", ordered, limit)
+            messages = await self._delete_rows_of(conn, "messages", "seq", person, limit)
+            quarantine = await self._delete_rows_of(conn, "quarantine", "id", person, limit)
             links = traits = 0
             if messages < limit and quarantine < limit:  # the last step: the graph goes with the data
                 cur = await conn.execute(
-                    f"DELETE FROM links WHERE from_id IN ({marks}) OR user_id IN ({marks})", [*ordered, *ordered]
+                    f"DELETE FROM links WHERE from_id IN {IDS} OR user_id IN {IDS}", (person, person)
                 )
                 links = cur.rowcount
-                cur = await conn.execute(f"DELETE FROM traits WHERE user_id IN ({marks})", ordered)
+                cur = await conn.execute(f"DELETE FROM traits WHERE user_id IN {IDS}", (person,))
                 traits = cur.rowcount
             await conn.execute("COMMIT")
         except BaseException:
@@ -322,14 +321,13 @@ class SqliteStore(Store):
         return Erased(messages, quarantine, links, traits)
 
     @staticmethod
-    async def _delete_rows_of(conn: aiosqlite.Connection, table: str, key: str, ids: list[str], limit: int) -> int:
-        """Delete up to `limit` rows of `table` that belong to the person with these IDs."""
-        marks = ",".join("?" * len(ids))
+    async def _delete_rows_of(conn: aiosqlite.Connection, table: str, key: str, person: str, limit: int) -> int:
+        """Delete up to `limit` rows of `table` that belong to the person with these IDs (JSON)."""
         cur = await conn.execute(
-            f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE user_id IN ({marks})"
-            f" UNION SELECT {key} FROM {table} WHERE anonymous_id IN ({marks}) AND {_no_other_user(marks)}"
-            " LIMIT ?)",
-            [*ids, *ids, *ids, limit],
+            f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE user_id IN {IDS}"
+            f" UNION SELECT {key} FROM {table} WHERE anonymous_id IN {IDS}"
+            f" AND (user_id IS NULL OR user_id IN {IDS}) LIMIT ?)",
+            (person, person, person, limit),
         )
         return cur.rowcount
 

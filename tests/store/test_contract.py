@@ -156,3 +156,15 @@ async def test_suppression_is_remembered(store: Store) -> None:
     await store.suppress("hash-1", 5)
     await store.suppress("hash-1", 6)
     assert await store.read_suppressed() == {"hash-1"}
+
+
+async def test_a_person_with_very_many_ids(store: Store) -> None:
+    """More IDs than SQLite binds in one statement (32,766): a long-lived account, a cleared browser daily."""
+    anons = [f"anon-{i}" for i in range(40_000)]
+    await store.write(WriteBatch([msg("first", user=None, anon=anons[0]), msg("other", user="v")],
+                                 links=[Link(a, "u", "message", 1) for a in anons]))  # fmt: skip
+    ids = await store.linked_ids("u")
+    assert len(ids) == 40_001
+    rows = await store.read_messages(BEGINNING, 10, ExportFilter(person=frozenset(ids)))
+    assert [b for _, b in rows] == [b'{"messageId":"first"}']
+    assert await store.erase(ids, 1000) == Erased(1, 0, 40_000, 0)
