@@ -42,7 +42,7 @@ def decode_cursor(cursor: str) -> Position:
         parts = text[len(CURSOR_PREFIX) :].split(".") if text.startswith(CURSOR_PREFIX) else ["x"]
         if parts == [""]:
             return BEGINNING
-        if all(part.isdigit() for part in parts):
+        if all(part.isascii() and part.isdecimal() and len(part) <= 18 for part in parts):
             return tuple(int(part) for part in parts)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
@@ -61,7 +61,7 @@ def _time_ms(name: str, value: str | None) -> int | None:
 def _limit(value: str | None) -> int:
     if value is None:
         return DEFAULT_LIMIT
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+    if not (value.isascii() and value.isdecimal()) or not 1 <= int(value) <= MAX_LIMIT:
         raise BadQuery(f"`limit` must be a whole number from 1 to {MAX_LIMIT}, got {value!r}")
     return int(value)
 

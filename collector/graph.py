@@ -35,7 +35,7 @@ class Graph:
         if isinstance(msg, Alias):
             if msg.previous_id != user:
                 links.append(Link(msg.previous_id, user, "alias", received))
-        elif msg.anonymous_id is not None and self._known.get(msg.anonymous_id) != user:
+        elif msg.anonymous_id is not None and msg.anonymous_id != user and self._known.get(msg.anonymous_id) != user:
             links.append(Link(msg.anonymous_id, user, "identify" if isinstance(msg, Identify) else "message", received))
         if isinstance(msg, Identify):
             for name, value in list(msg.traits.items())[:MAX_TRAITS]:
@@ -48,6 +48,11 @@ class Graph:
             self._known.clear()
         for link in links:
             self._known.setdefault(link.from_id, link.user_id)
+
+    def forget(self, ids: set[str]) -> None:
+        """After erasure: these IDs' links are gone, so they must be written again if they come back."""
+        for some_id in ids:
+            self._known.pop(some_id, None)
 
     def is_suppressed(self, user_id: str | None) -> bool:
         return bool(self.suppressed) and user_id is not None and user_hash(user_id) in self.suppressed

@@ -13,6 +13,7 @@ Server traffic (the secret key) keeps the IDs it sends and gets no cookie.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,11 +63,17 @@ class CookieJar:
         return "; ".join(parts)
 
 
+# What a browser's own ID may be made of to be adopted and put in the cookie: UUIDs and the like.
+# Anything else (spaces, `;`, line breaks, non-ASCII) would break or inject into the Set-Cookie header.
+COOKIE_SAFE = re.compile(r"[A-Za-z0-9._~:@+=/-]+")
+
+
 def usable(anonymous_id: object) -> bool:
     return (
         isinstance(anonymous_id, str)
         and 0 < len(anonymous_id) <= MAX_ID_LENGTH
-        and anonymous_id.strip().lower() not in JUNK_IDS
+        and COOKIE_SAFE.fullmatch(anonymous_id) is not None
+        and anonymous_id.lower() not in JUNK_IDS
     )
 
 

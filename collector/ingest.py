@@ -56,16 +56,17 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
     decoded = outcome.decode_all(envelope.messages)
     anonymous_id = _identify(request, rt, kind, envelope, [msg for _, _, msg in decoded])
     outcome.accept_all(decoded, envelope, rt.enricher.facts(request, kind))
+    if anonymous_id is not None:  # made before the commit: nothing may fail after it
+        https = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+        cookie = rt.cookies.header(anonymous_id, https=https)
     try:
         new_ids = await rt.committer.submit(outcome.batch) if len(outcome.batch) else set()
     except StoreUnavailable as exc:
         headers["Retry-After"] = "5"
         return error_response(503, f"{exc}; nothing from this request was stored, retry it", headers)
     rt.graph.remember(outcome.batch.links)
-
     if anonymous_id is not None:
-        https = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
-        headers["Set-Cookie"] = rt.cookies.header(anonymous_id, https=https)
+        headers["Set-Cookie"] = cookie
     return outcome.answer(new_ids, anonymous_id, headers)
 
 
@@ -200,7 +201,7 @@ def _sniff_ids(raw: bytes) -> tuple[str | None, str | None, str | None]:
     """messageId, userId and anonymousId of a rejected message, as far as they can be read."""
     try:
         obj = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return None, None, None
     if not isinstance(obj, dict):
         return None, None, None

@@ -130,7 +130,7 @@ async def profile_endpoint(request: Request) -> Response:
 def _page_params(request: Request, max_limit: int) -> tuple[str | None, int]:
     q = request.query_params
     limit_text = q.get("limit", str(max_limit))
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= max_limit:
+    if not (limit_text.isascii() and limit_text.isdecimal()) or not 1 <= int(limit_text) <= max_limit:
         raise BadQuery(f"`limit` must be a whole number from 1 to {max_limit}, got {limit_text!r}")
     return q.get("cursor"), int(limit_text)
 
@@ -165,11 +165,10 @@ def _encode_user_cursor(user_id: str) -> str:
 
 def _decode_user_cursor(cursor: str) -> str:
     import base64
-    import binascii
 
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII input: all ValueErrors
         text = ""
     if not text.startswith("u1:"):
         raise BadQuery("`cursor` is not one this collector gave out (pass the Footfall-Cursor header back as is)")
@@ -208,6 +207,7 @@ async def erase_endpoint(request: Request) -> Response:
     suppress = request.query_params.get("suppress", "false").lower() in ("1", "true", "yes")
     ids = await rt.store.linked_ids(user_id)
     erased = await retention.erase(rt.store, rt.committer.exclusive, ids)
+    rt.graph.forget(ids)
     if suppress:
         hashed = user_hash(user_id)
         now_ms = int(datetime.now(UTC).timestamp() * 1000)

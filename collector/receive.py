@@ -63,7 +63,7 @@ def header_write_key(request: Request) -> str | None:
 
 async def read_body(request: Request, limit: int = MAX_BATCH_BYTES) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isdecimal() and declared.isascii() and int(declared) > limit:
         raise BadRequest(413, f"body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
@@ -101,8 +101,8 @@ def parse_batch(body: bytes) -> Envelope:
         parsed = _batch_decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise BadRequest(400, "body: " + _envelope_error(str(exc))) from None
-    except msgspec.DecodeError as exc:
-        raise BadRequest(400, f"body is not valid JSON: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(400, f"body is not valid JSON: {_json_error(exc)}") from None
     return Envelope(
         messages=[bytes(raw) for raw in parsed.batch],
         write_key=parsed.writeKey,
@@ -119,12 +119,18 @@ def parse_single(body: bytes) -> Envelope:
         raise BadRequest(400, "body is empty; expected one JSON message")
     try:
         obj = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise BadRequest(400, f"body is not valid JSON: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(400, f"body is not valid JSON: {_json_error(exc)}") from None
     if not isinstance(obj, dict):
         raise BadRequest(400, "body must be a JSON object (one message)")
     write_key = obj.get("writeKey")
     return Envelope(messages=[body], write_key=write_key if isinstance(write_key, str) else None)
+
+
+def _json_error(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"byte {exc.start} is not UTF-8 (JSON must be UTF-8)"
+    return str(exc)
 
 
 def _envelope_error(error: str) -> str:

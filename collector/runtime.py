@@ -30,13 +30,14 @@ class Runtime:
         """Which kind of source a write key belongs to, or None for an unknown key."""
         if not write_key:
             return None
-        if hmac.compare_digest(write_key, self.settings.write_key):
+        given = write_key.encode()
+        if hmac.compare_digest(given, self.settings.write_key.encode()):
             return "browser"
-        if hmac.compare_digest(write_key, self.settings.server_key):
+        if hmac.compare_digest(given, self.settings.server_key.encode()):
             return "server"
         return None
 
     def is_admin(self, authorization: str | None) -> bool:
         if not authorization or authorization[:7].lower() != "bearer ":
             return False
-        return hmac.compare_digest(authorization[7:].strip(), self.settings.export_token)
+        return hmac.compare_digest(authorization[7:].strip().encode(), self.settings.export_token.encode())

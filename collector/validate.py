@@ -54,6 +54,8 @@ def decode(raw: bytes, *, implied_type: str | None = None) -> AnyMessage:
         raise Invalid(_describe(str(exc))) from None
     except msgspec.DecodeError as exc:
         raise Invalid(f"not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"not valid JSON: byte {exc.start} of the message is not UTF-8") from None
 
 
 def check(msg: AnyMessage, *, ids_assigned: bool) -> None:
@@ -117,8 +119,12 @@ def parse_time(name: str, value: str) -> datetime:
 
 
 def _check_number(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise Invalid(f"`{name}` must be a number, got {value!r}")
+    try:
+        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        ok = False
+    if not ok:
+        raise Invalid(f"`{name}` must be a finite number, got {str(value)[:40]!r}")
 
 
 def _check_id(name: str, value: str) -> None:

@@ -90,9 +90,9 @@ class Enricher:
             context["campaign"] = campaign.merge(context.get("campaign"), found)
         ref = page.get("referrer") or props.get("referrer")
         if isinstance(ref, str) and ref:
-            medium = (
-                (context.get("campaign") or {}).get("medium") if isinstance(context.get("campaign"), dict) else None
-            )
+            found_campaign = context.get("campaign")
+            medium = found_campaign.get("medium") if isinstance(found_campaign, dict) else None
+            medium = medium if isinstance(medium, str) else None
             found_ref = campaign.referrer(ref, url, medium)
             if found_ref is not None:
                 context["referrer"] = campaign.merge(context.get("referrer"), found_ref)

@@ -49,8 +49,12 @@ def campaign(url: str | None) -> dict[str, str] | None:
     """
     if not url or "?" not in url:
         return None
+    try:
+        query = urlsplit(url).query
+    except ValueError:  # not a URL (an unclosed IPv6 bracket, say): no campaign
+        return None
     found: dict[str, str] = {}
-    for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=False):
+    for key, value in parse_qsl(query, keep_blank_values=False):
         lowered = key.lower()
         if lowered in UTM:
             found.setdefault(UTM[lowered], value[:200])

@@ -42,11 +42,13 @@ def correct_time(
         return received
     msg.original_timestamp = original
     happened = parse_time("timestamp" if msg.timestamp else "originalTimestamp", original)
-    if msg.sent_at is not None:
-        happened = received - (parse_time("sentAt", msg.sent_at) - happened)
-    elif envelope_sent_at is not None:
+    sent_at = parse_time("sentAt", msg.sent_at) if msg.sent_at is not None else None
+    if sent_at is None and envelope_sent_at is not None:
         with contextlib.suppress(ValueError):  # an unreadable envelope sentAt: no correction
-            happened = received - (parse_time("sentAt", envelope_sent_at) - happened)
+            sent_at = parse_time("sentAt", envelope_sent_at)
+    if sent_at is not None:
+        with contextlib.suppress(OverflowError):  # times at the ends of the calendar: no correction
+            happened = received - (sent_at - happened)
     if happened - received > MAX_FUTURE or happened < EARLIEST or (browser and received - happened > BROWSER_MAX_AGE):
         happened = received
     msg.timestamp = iso(happened)

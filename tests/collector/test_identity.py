@@ -167,3 +167,20 @@ def test_erase_command(collector: Collector) -> None:
                     {"type": "track", "event": "x", "userId": "ivy", "messageId": "i1"}])  # fmt: skip
     out = footfall(collector, "erase", "hank")
     assert out.startswith("erased hank: 1 messages") and ids_of(collector) == {"i1"}
+
+
+def test_a_user_who_comes_back_after_erasure_is_linked_again(collector: Collector) -> None:
+    collector.send([{"type": "identify", "anonymousId": "anon-k", "userId": "user-k"}])
+    assert admin(collector, "DELETE", "/v1/users/user-k").status_code == 200
+    collector.send([{"type": "identify", "anonymousId": "anon-k", "userId": "user-k"},
+                    {"type": "page", "anonymousId": "anon-k", "messageId": "back", "timestamp": at(120)}])  # fmt: skip
+    links = [json.loads(x) for x in admin(collector, "GET", "/v1/links").text.splitlines()]
+    assert [(x["fromId"], x["userId"]) for x in links] == [("anon-k", "user-k")]
+    assert "deleted 0 anonymous messages" in footfall(collector, "expire")
+    assert "back" in ids_of(collector, userId="user-k")
+
+
+def test_a_message_naming_the_same_id_twice_links_nothing(collector: Collector) -> None:
+    collector.send([{"type": "track", "event": "x", "userId": "self-old", "anonymousId": "self-old"},
+                    {"type": "alias", "previousId": "self-old", "userId": "self-new"}])  # fmt: skip
+    assert admin(collector, "GET", "/v1/profiles/self-old").json()["userId"] == "self-new"
