@@ -2,7 +2,7 @@
 
 Rules, in order (DESIGN.md section 2):
 1. a valid signed cookie decides the anonymousId (the response tells the tracker, which adopts it);
-2. else the messages' own anonymousId is adopted and signed;
+2. else the messages' own anonymousId is adopted and signed (if cookie-safe: see `usable`);
 3. else the collector makes one.
 A tampered or foreign cookie counts as absent. Two requests racing on a first visit both carry the
 tracker's ID (rule 2), so they end with one ID. After `reset()` the tracker sends `"reset": true`, and
