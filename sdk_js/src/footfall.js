@@ -97,15 +97,15 @@
     timer = 0;
     if (off) return;
     if (now() < waitUntil) return schedule(waitUntil - now());
-    // One batch: the oldest messages not in flight that share one anonymousId (the collector
-    // gives a whole batch one ID, so messages from before and after a reset never share one).
+    // One batch: messages not in flight that share the oldest message's anonymousId (the collector
+    // gives a whole batch one ID, so messages from before and after a reset never share one, and a
+    // new ID's messages wait until the old ID's in-flight ones are answered: no overtaking).
     var batch = [];
     var id;
     load().some((m) => {
-      if (busy[m.messageId]) return;
       id = id || m.anonymousId;
       if (m.anonymousId != id) return true;
-      batch.push(m);
+      busy[m.messageId] || batch.push(m);
       return batch.length >= MAX_BATCH;
     });
     if (!batch.length) return;
@@ -115,7 +115,9 @@
       method: 'POST',
       body: body, // a string: text/plain, so no CORS preflight
       credentials: 'include', // carries the collector's cookie
-      keepalive: body.length < 6e4, // survives the page; browsers cap keepalive bodies at 64 KB
+      // Survives the page. Browsers cap keepalive bodies at 64 KB; a UTF-16 character is at most
+      // 3 bytes of UTF-8, so 20,000 characters always fit. A larger batch is sent without it.
+      keepalive: body.length < 2e4,
     })
       .then((r) => {
         var status = r.status;
@@ -201,8 +203,9 @@
       id: el.id || undefined,
       classes: el.classList.length ? [...el.classList] : undefined,
       href: el.href?.baseVal ?? el.href, // an SVG link's href is an object
-      // Rendered text only: innerText holds no form field's value (an <input> has none).
-      text: el.innerText?.trim().replace(/\s+/g, ' ').slice(0, 100),
+      // Rendered text only: innerText holds no form field's value (an <input> has none), and
+      // nothing of an element that is, or is inside, an editable area (what a visitor typed).
+      text: el.isContentEditable ? undefined : el.innerText?.trim().replace(/\s+/g, ' ').slice(0, 100),
       selector: selector(el),
     };
     [].forEach.call(el.attributes, (a) => {
@@ -319,7 +322,7 @@
           return r;
         };
       });
-      on(w, 'popstate', autoPage); // also fired by hash changes
+      on(w, 'popstate', () => setTimeout(autoPage)); // also fired by hash changes; after the router's own listener
       autoPage();
     }
     on(d, 'click', onClick);

@@ -80,6 +80,9 @@ class AsyncClient(Calls):
         self._http: httpx.AsyncClient | None = None
         self._inflight: list[bytes] = []
         self._closing = False
+        self._queued = 0  # messages put on this loop's queue, and messages done with (sent or reported):
+        self._finished = 0  # flush() waits for the second to reach what the first was when it was called
+        self._progress: asyncio.Event | None = None
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -103,6 +106,7 @@ class AsyncClient(Calls):
         assert self._queue is not None
         try:
             self._queue.put_nowait(data)
+            self._queued += 1
         except asyncio.QueueFull:
             self.stats.dropped += 1
             if self.stats.dropped in (1, 10, 100) or self.stats.dropped % 1000 == 0:
@@ -120,6 +124,8 @@ class AsyncClient(Calls):
         self._loop = loop
         self._pid = os.getpid()
         self._queue = asyncio.Queue(self.opts.max_queue_size)
+        self._queued = self._finished = 0
+        self._progress = asyncio.Event()
         self._http = httpx.AsyncClient(
             auth=(self.opts.write_key, ""),
             headers=headers(self.opts.write_key, self.opts.gzip),
@@ -135,13 +141,20 @@ class AsyncClient(Calls):
 
     async def flush(self, timeout: float | None = 10.0) -> bool:
         """Send everything queued now; True once all of it is done with, False if `timeout` passed first."""
-        q = self._queue
-        if q is None or self._loop is not asyncio.get_running_loop():
+        q, progress = self._queue, self._progress
+        if q is None or progress is None or self._loop is not asyncio.get_running_loop():
             return True
         if not q.full():
             q.put_nowait(_FLUSH)
+        target = self._queued  # what was queued when flush was called; later messages are not waited for
+
+        async def reached() -> None:
+            while self._finished < target:
+                progress.clear()
+                await progress.wait()
+
         try:
-            await asyncio.wait_for(q.join(), timeout)
+            await asyncio.wait_for(reached(), timeout)
         except TimeoutError:
             return False
         return True
@@ -170,13 +183,24 @@ class AsyncClient(Calls):
                     await self._send(http, batch, None)
                 except Exception:
                     log.exception("footfall: failed to send a batch of %d messages", len(batch))
-                finally:
-                    self._inflight = []
-                    for _ in batch:
-                        q.task_done()
+                # Not in a `finally`: a cancellation must find the batch still in self._inflight.
+                self._inflight = []
+                for _ in batch:
+                    q.task_done()
+                self._done_with(len(batch))
         except asyncio.CancelledError:
-            await self._last_send(q, http, [*self._inflight, *([carry] if carry else [])])
+            # self._inflight: the batch being built (its first message is `carry`) or being sent
+            # (then `carry`, the message that did not fit, is not in it yet).
+            left = list(self._inflight)
+            if carry is not None and not (left and left[0] is carry):
+                left.append(carry)
+            await self._last_send(q, http, left)
             raise
+
+    def _done_with(self, n: int) -> None:
+        self._finished += n
+        if self._progress is not None:
+            self._progress.set()
 
     async def _last_send(self, q: asyncio.Queue[bytes | _Marker], http: httpx.AsyncClient, left: list[bytes]) -> None:
         """Cancelled: by shutdown() (give up what is left), or by the loop ending (send it, bounded)."""

@@ -46,6 +46,8 @@ def _to_json(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
+        if not value.is_finite():  # NaN, sNaN, Infinity: JSON has no such numbers
+            raise ValueError(f"{value} is not a finite number")
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, uuid.UUID):
         return str(value)
@@ -97,21 +99,30 @@ def encode(msg: dict[str, Any]) -> bytes:
     """The message as JSON bytes, or InvalidCall if JSON cannot carry it or it is over the size limit."""
     try:
         data = _encode(msg).encode()
-    except (TypeError, ValueError, RecursionError) as exc:  # NaN/infinity, cycles, lone surrogates
+    except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:  # NaN/infinity, cycles, surrogates
         raise InvalidCall(f"{msg.get('type')} message cannot be sent as JSON: {exc}") from None
     if len(data) > MAX_MESSAGE_BYTES:
         raise InvalidCall(f"{msg.get('type')} message is {len(data)} bytes; the limit is {MAX_MESSAGE_BYTES}")
     return data
 
 
+# What the collector refuses as an ID (collector/validate.py): placeholders from broken client code.
+JUNK_IDS = frozenset({"", "undefined", "null", "none", "nan", "[object object]"})
+MAX_ID_LENGTH = MAX_NAME_LENGTH = 255
+
+
 def _id(name: str, value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        if value == "":
-            raise InvalidCall(f"`{name}` is empty")
-        return value
+    if value is None:
+        return None
     if isinstance(value, (int, uuid.UUID)) and not isinstance(value, bool):
-        return str(value)
-    raise InvalidCall(f"`{name}` must be a string, got {type(value).__name__}")
+        value = str(value)
+    if not isinstance(value, str):
+        raise InvalidCall(f"`{name}` must be a string, got {type(value).__name__}")
+    if value.strip().lower() in JUNK_IDS:
+        raise InvalidCall(f"`{name}` is {value!r}, which is not an ID")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidCall(f"`{name}` is {len(value)} characters; the limit is {MAX_ID_LENGTH}")
+    return value
 
 
 def _fields(name: str, value: Any) -> Fields | None:
@@ -125,6 +136,8 @@ def _name(name: str, value: Any, required: bool) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise InvalidCall(f"`{name}` must be a non-empty string, got {value!r:.60}")
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidCall(f"`{name}` is {len(value)} characters; the limit is {MAX_NAME_LENGTH}")
     return value
 
 
@@ -198,11 +211,15 @@ def alias_body(previous_id: Any, user_id: Any) -> dict[str, Any]:
 
 
 def _number(name: str, value: Any) -> float | int:
-    if isinstance(value, Decimal):
-        value = _to_json(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidCall(f"`{name}` must be a finite number, got {value!r:.60}")
-    return value
+    try:
+        if isinstance(value, Decimal):
+            value = _to_json(value)
+        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    except (ValueError, ArithmeticError):  # a non-finite Decimal, an int too large for a float
+        ok = False
+    if not ok:
+        raise InvalidCall(f"`{name}` must be a finite number, got {str(value)[:60]!r}")
+    return value  # type: ignore[no-any-return]
 
 
 def order_properties(
@@ -224,10 +241,15 @@ def order_properties(
         props["total"] = _number("total", total)
     if revenue is not None:
         props["revenue"] = _number("revenue", revenue)
+    for key in ("subtotal", "tax", "shipping", "discount"):  # checked by the collector too
+        if key in props:
+            props[key] = _number(key, props[key])
     code = currency.upper() if isinstance(currency, str) else currency
     if code not in CURRENCIES:
         raise InvalidCall(f"purchase: `currency` must be an ISO 4217 code such as 'USD', got {currency!r:.60}")
     props["currency"] = code
+    if products is None:
+        products = props.get("products")  # given inside `properties`: checked all the same
     if products is not None:
         if not isinstance(products, (list, tuple)) or not all(isinstance(p, Mapping) for p in products):
             raise InvalidCall("purchase: `products` must be a list of dicts")

@@ -100,11 +100,12 @@ class Worker:
         self.stopping.set()
         self.wake.set()
         self.thread.join(max(0.0, deadline - time.monotonic()))
-        if self.thread.is_alive():
-            return []  # stuck in a request that will time out; it is a daemon, so exit is not held up
-        self.http.close()
-        left = list(self.buffer)
-        self.buffer.clear()
+        with self.lock:  # the sender takes batches under this lock: what is left here, it never takes
+            left = list(self.buffer)
+            self.buffer.clear()
+        if not self.thread.is_alive():
+            self.http.close()
+        # else: stuck in a request that will time out and report its batch; a daemon, so exit is not held up
         return left
 
     def _run(self) -> None:

@@ -420,3 +420,73 @@ def test_one_global_and_no_exceptions_escape(ff: Collector, site: Site, page: Pa
         """footfall.track(); footfall.identify({toString: null}); footfall.page(undefined, null);
            footfall.ready(() => { throw new Error('a callback bug') }); footfall.purchase(null)"""
     )
+
+
+def test_back_and_forward_page_views_get_their_own_title(ff: Collector, site: Site, page: Page) -> None:
+    page.goto(site.url + "/router.html")
+    ready(page)
+    page.evaluate("go('/about')")
+    page.evaluate("go('/pricing')")
+    page.go_back()
+    wait_for(ff, lambda ms: len(pages(ms)) >= 4)  # each navigation recorded before the next one
+    page.go_forward()
+    views = pages(wait_for(ff, lambda ms: len(pages(ms)) >= 5))
+    got = [(v["properties"]["path"], v["properties"]["title"]) for v in views[1:]]
+    assert got == [(p, "Title of " + p) for p in ("/about", "/pricing", "/about", "/pricing")]
+
+
+def test_typed_text_of_an_editable_area_is_not_captured(ff: Collector, site: Site, page: Page) -> None:
+    """A link inside a rich-text editor: its text is what the visitor typed, so it is left out."""
+    page.goto(site.url + "/router.html")
+    ready(page)
+    page.click("#editor-link")
+    page.keyboard.type(" card 4111 1111")
+    page.click("#editor-link")
+    page.evaluate("footfall.track('Marker')")
+    stored = wait_for(ff, lambda ms: bool(events(ms, "Marker")))
+    clicks = events(stored, "Element Clicked")
+    assert clicks and all(c["properties"]["tag"] == "a" and "text" not in c["properties"] for c in clicks)
+    assert "4111" not in str(stored)
+
+
+def test_a_large_batch_of_non_ascii_text_is_delivered(ff: Collector, site: Site, page: Page) -> None:
+    """25 messages of 1,500 CJK characters: about 120 KB of UTF-8, over the 64 KB keepalive cap."""
+    page.goto(site.url + "/")
+    ready(page)
+    page.evaluate("for (let i = 0; i < 25; i++) footfall.track('CJK ' + i, {blob: '漢'.repeat(1500)})")
+    page.evaluate("for (let i = 0; i < 5; i++) footfall.track('Plain ' + i)")
+    stored = wait_for(ff, lambda ms: len([m for m in ms if m.get("event", "").startswith(("CJK", "Plain"))]) == 30)
+    assert events(stored, "CJK 24")[0]["properties"]["blob"] == "漢" * 1500
+
+
+def test_after_reset_no_message_overtakes_one_from_before(ff_same_site: Collector, site: Site, page: Page) -> None:
+    """A slow network: the last batch before a log-out is still on its way when the next ones are ready."""
+    ff = ff_same_site
+    page.goto(site.url + "/")
+    ready(page)
+    wait_for(ff, lambda ms: len(pages(ms)) == 1)
+    first = local_id(page)
+    held: list[Any] = []
+
+    def hold_old(route: Any) -> None:
+        if not held and "Old" in (route.request.post_data or ""):
+            held.append(route)  # answered below, after the new ID's messages had every chance to leave
+        else:
+            route.continue_()
+
+    page.route("**/v1/batch*", hold_old)
+    page.evaluate("footfall.track('Old')")
+    page.wait_for_function("document.readyState === 'complete'")
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the batch with 'Old' never left"
+    page.evaluate("footfall.reset(); for (let i = 0; i < 20; i++) footfall.track('New')")
+    page.wait_for_timeout(2500)  # batching delay and more: a 'New' batch would have left by now
+    assert events(ff.export(), "New") == []
+    held[0].continue_()
+    page.unroute("**/v1/batch*")  # later requests go straight out (no handler needs this thread)
+    stored = wait_for(ff, lambda ms: len(events(ms, "New")) == 20 and bool(events(ms, "Old")))
+    assert events(stored, "Old")[0]["anonymousId"] == first
+    assert {m["anonymousId"] for m in events(stored, "New")} == {local_id(page)} != {first}
