@@ -24,6 +24,16 @@ class ExportFilter:
     event: str | None = None
     person: frozenset[str] | None = None  # messages whose userId or anonymousId is one of these
 
+    def comparisons(self) -> list[tuple[str, str, object]]:
+        """(column, operator, value) for the simple filters that are set; `person` is each backend's own."""
+        candidates = (
+            ("received_at", ">=", self.since),
+            ("received_at", "<", self.until),
+            ("type", "=", self.type),
+            ("event", "=", self.event),
+        )
+        return [c for c in candidates if c[2] is not None]
+
 
 @dataclass
 class WriteBatch:

@@ -168,15 +168,9 @@ class PostgresStore(Store):
         if where.person is not None:
             params.append(sorted(where.person))
             clauses.append(_person(f"${len(params)}"))
-        for column, value, op in (
-            ("received_at", where.since, ">="),
-            ("received_at", where.until, "<"),
-            ("type", where.type, "="),
-            ("event", where.event, "="),
-        ):
-            if value is not None:
-                params.append(value)
-                clauses.append(f"{column} {op} ${len(params)}")
+        for column, op, value in where.comparisons():
+            params.append(value)
+            clauses.append(f"{column} {op} ${len(params)}")
         sql = (
             f"SELECT txid::text::bigint, seq, body FROM messages WHERE {' AND '.join(clauses)}"
             " ORDER BY txid, seq LIMIT $3"
@@ -184,16 +178,21 @@ class PostgresStore(Store):
         rows = await self.pool.fetch(sql, *params)
         return [((r[0], r[1]), r[2]) for r in rows]
 
-    async def read_quarantine(self, after: Position, limit: int) -> list[tuple[Position, int, str, bytes]]:
+    async def _page(self, table: str, columns: str, after: Position, limit: int) -> list[tuple[Position, Any]]:
+        """Rows of `table` (with an `id`) after a pull position, in (txid, id) order, visible ones only."""
         txid, row_id = after or FIRST
         rows = await self.pool.fetch(
-            "SELECT txid::text::bigint, id, received_at, reason, payload FROM quarantine"
+            f"SELECT txid::text::bigint, id, {columns} FROM {table}"
             f" WHERE (txid, id) > ($1::text::xid8, $2) AND {VISIBLE} ORDER BY txid, id LIMIT $3",
             str(txid),
             row_id,
             limit,
         )
-        return [((r[0], r[1]), r[2], r[3], r[4]) for r in rows]
+        return [((r[0], r[1]), r) for r in rows]
+
+    async def read_quarantine(self, after: Position, limit: int) -> list[tuple[Position, int, str, bytes]]:
+        rows = await self._page("quarantine", "received_at, reason, payload", after, limit)
+        return [(position, r[2], r[3], r[4]) for position, r in rows]
 
     async def linked_to(self, user_ids: Collection[str]) -> set[str]:
         rows = await self.pool.fetch("SELECT from_id FROM links WHERE user_id = ANY($1)", sorted(user_ids))
@@ -204,15 +203,8 @@ class PostgresStore(Store):
         return None if found is None else str(found)
 
     async def read_links(self, after: Position, limit: int) -> list[tuple[Position, Link]]:
-        txid, row_id = after or FIRST
-        rows = await self.pool.fetch(
-            "SELECT txid::text::bigint, id, from_id, user_id, kind, linked_at FROM links"
-            f" WHERE (txid, id) > ($1::text::xid8, $2) AND {VISIBLE} ORDER BY txid, id LIMIT $3",
-            str(txid),
-            row_id,
-            limit,
-        )
-        return [((r[0], r[1]), Link(r[2], r[3], r[4], r[5])) for r in rows]
+        rows = await self._page("links", "from_id, user_id, kind, linked_at", after, limit)
+        return [(position, Link(r[2], r[3], r[4], r[5])) for position, r in rows]
 
     async def read_traits(self, ids: Collection[str]) -> list[Trait]:
         rows = await self.pool.fetch(

@@ -211,15 +211,9 @@ class SqliteStore(Store):
         # One writer connection commits in sequence order, so the sequence alone is the position.
         clauses = ["seq > ?"]
         params: list[object] = [after[0] if after else 0]
-        for column, value, op in (
-            ("received_at", where.since, ">="),
-            ("received_at", where.until, "<"),
-            ("type", where.type, "="),
-            ("event", where.event, "="),
-        ):
-            if value is not None:
-                clauses.append(f"{column} {op} ?")
-                params.append(value)
+        for column, op, value in where.comparisons():
+            clauses.append(f"{column} {op} ?")
+            params.append(value)
         if where.person is not None:
             clauses.append(PERSON)
             params += [_ids(where.person)] * 3
