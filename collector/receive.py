@@ -15,6 +15,8 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 
+from collector.jsonbytes import why_not_json
+
 MAX_BATCH_BYTES = 500 * 1024
 ENVELOPE_KEYS = frozenset({"batch", "sentAt", "context", "integrations", "writeKey", "reset", "_metadata"})
 
@@ -102,7 +104,7 @@ def parse_batch(body: bytes) -> Envelope:
     except msgspec.ValidationError as exc:
         raise BadRequest(400, "body: " + _envelope_error(str(exc))) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(400, f"body is not valid JSON: {_json_error(exc)}") from None
+        raise BadRequest(400, f"body is not valid JSON: {why_not_json(body, exc)}") from None
     return Envelope(
         messages=[bytes(raw) for raw in parsed.batch],
         write_key=parsed.writeKey,
@@ -120,17 +122,11 @@ def parse_single(body: bytes) -> Envelope:
     try:
         obj = msgspec.json.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(400, f"body is not valid JSON: {_json_error(exc)}") from None
+        raise BadRequest(400, f"body is not valid JSON: {why_not_json(body, exc)}") from None
     if not isinstance(obj, dict):
         raise BadRequest(400, "body must be a JSON object (one message)")
     write_key = obj.get("writeKey")
     return Envelope(messages=[body], write_key=write_key if isinstance(write_key, str) else None)
-
-
-def _json_error(exc: Exception) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return f"byte {exc.start} is not UTF-8 (JSON must be UTF-8)"
-    return str(exc)
 
 
 def _envelope_error(error: str) -> str:

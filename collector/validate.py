@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from collector.jsonbytes import why_not_json
 from collector.types import Alias, AnyMessage, Group, Identify, Page, Screen, Track
 
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -52,10 +53,8 @@ def decode(raw: bytes, *, implied_type: str | None = None) -> AnyMessage:
         return decoded
     except msgspec.ValidationError as exc:
         raise Invalid(_describe(str(exc))) from None
-    except msgspec.DecodeError as exc:
-        raise Invalid(f"not valid JSON: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise Invalid(f"not valid JSON: byte {exc.start} of the message is not UTF-8") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise Invalid(f"not valid JSON: {why_not_json(raw, exc, ' of the message')}") from None
 
 
 def check(msg: AnyMessage, *, ids_assigned: bool) -> None:
