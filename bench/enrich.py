@@ -4,7 +4,7 @@ Usage: python bench/enrich.py [--duration 10] [--messages 200000]
 1. In-process: messages/s of `Enricher.enrich` on a realistic mix (95% of messages from 200 common
    User-Agents, 5% from UAs never seen before, a random IP each, a City database of 20,000 networks),
    against the baseline of validating and encoding the same messages (what ingest does anyway).
-2. Over HTTP with wrk: `footfall serve --enrich false` against `--enrich true --geoip-db ...`, same mix,
+2. Over HTTP with wrk: `footfall serve --no-enrich` against `--geoip-db ...` (enrichment on), same mix,
    20-message batches; the ratio is what enrichment costs ingest (goal: at most 15%).
 """
 
@@ -135,7 +135,7 @@ def over_http(db: Path, nets: list[str], duration: int, connections: int) -> Non
     prefixes = ",".join(json.dumps(n.rsplit(".", 1)[0] + ".") for n in nets[:5000])
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
-        for label, args in (("enrich off", ("--enrich", "false")), ("enrich on", ("--geoip-db", str(db)))):
+        for label, args in (("enrich off", ("--no-enrich",)), ("enrich on", ("--geoip-db", str(db)))):
             c = Collector(Path(tmp) / label.replace(" ", "-"), *args).start()
             auth = base64.b64encode(f"{c.server_key}:".encode()).decode()
             lua = LUA.format(uas=uas, prefixes=prefixes, auth=auth)

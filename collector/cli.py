@@ -25,36 +25,72 @@ def _click_type(tp: Any) -> Any:
     base = args[0] if typing.get_origin(tp) in (typing.Union, __import__("types").UnionType) else tp
     if typing.get_origin(base) is typing.Literal:
         return click.Choice(typing.get_args(base), case_sensitive=False)
-    return {int: int, bool: click.BOOL, Path: click.Path(path_type=Path)}.get(base, str)
+    return {int: int, Path: click.Path(path_type=Path)}.get(base, str)
 
 
-def settings_options(func: F) -> F:
-    """Add one flag per Settings field, plus --config. Unset flags stay None so the env and file count."""
-    for f in reversed(dataclasses.fields(Settings)):
-        tp = field_type(f)
-        default = f.default if not isinstance(f.default, tuple) else ",".join(f.default)
-        env = ENV_PREFIX + f.name.upper()
-        shown = "" if default in ("", None) else f" [default: {default}]"
-        option = click.option(
-            "--" + f.name.replace("_", "-"),
-            f.name,
-            type=_click_type(tp),
+# The settings that the commands other than `serve` use, and what they mean there.
+CLIENT_SETTINGS = {
+    "host": "Address of the running collector to connect to.",
+    "port": "Port of the running collector to connect to.",
+    "data_dir": "Data directory whose secrets.json holds the export token (unless --export-token is given).",
+    "export_token": "Bearer token of the collector's export and admin endpoints. [default: from secrets.json]",
+}
+STORE_SETTINGS = {
+    "data_dir": "Data directory holding the SQLite database.",
+    "db": "Storage: a SQLite file path (or sqlite:///path), or a postgresql:// URL. "
+    "[default: footfall.db in --data-dir]",
+    "anonymous_retention_days": "Days after which messages of never-identified visitors are deleted.",
+}
+
+
+def settings_options(only: dict[str, str] | None = None) -> Callable[[F], F]:
+    """Add a flag per Settings field (or per field of `only`, with the help text given there), plus --config.
+
+    Unset flags stay None, so the environment and the file count. A boolean is a switch: `--sync-commits`
+    turns it on, `--no-sync-commits` off.
+    """
+
+    def decorate(func: F) -> F:
+        for f in reversed(dataclasses.fields(Settings)):
+            if only is not None and f.name not in only:
+                continue
+            tp = field_type(f)
+            default = f.default if not isinstance(f.default, tuple) else ",".join(f.default)
+            env = ENV_PREFIX + f.name.upper()
+            text = only[f.name] if only is not None else f.metadata["help"]
+            flag = "--" + f.name.replace("_", "-")
+            if tp is bool:
+                shown = f" [default: {'on' if default else 'off'}]"
+                option = click.option(
+                    f"{flag}/--no-{f.name.replace('_', '-')}", f.name, default=None, help=f"{text}{shown} [env: {env}]"
+                )
+            else:
+                shown = "" if default in ("", None) or "[default:" in text else f" [default: {default}]"
+                option = click.option(
+                    flag, f.name, type=_click_type(tp), default=None, help=f"{text}{shown} [env: {env}]"
+                )
+            func = option(func)
+        return click.option(
+            "--config",
+            "config_file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
             default=None,
-            help=f"{f.metadata['help']}{shown} [env: {env}]",
-        )
-        func = option(func)
-    return click.option(
-        "--config",
-        "config_file",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        default=None,
-        help=f"TOML file with settings (keys as the flags, e.g. port = 8000). [env: {ENV_PREFIX}CONFIG]",
-    )(func)
+            help=f"TOML file with settings (keys as the flags, e.g. port = 8000). [env: {ENV_PREFIX}CONFIG]",
+        )(func)
+
+    return decorate
 
 
 def build_settings(config_file: Path | None, flags: dict[str, Any]) -> Settings:
     try:
         return load_settings(config_file=config_file, **flags)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _client_settings(config_file: Path | None, flags: dict[str, Any]) -> Settings:
+    try:
+        return build_settings(config_file, flags).with_export_token()
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -70,13 +106,14 @@ def main() -> None:
     """Footfall: a self-hosted, first-party event collector (Segment-spec)."""
 
 
-@main.command()
-@settings_options
+@main.command(short_help="Run the collector.")
+@settings_options()
 def serve(config_file: Path | None, **kwargs: Any) -> None:
     """Run the collector."""
     import uvicorn
 
     from collector.app import create_app
+    from collector.logs import install_access_log_filter
 
     settings = build_settings(config_file, kwargs)
     first_run = not (settings.data_dir / SECRETS_FILE).exists()
@@ -95,6 +132,7 @@ def serve(config_file: Path | None, **kwargs: Any) -> None:
         proxy_headers=False,  # the collector reads forwarding headers itself, from trusted proxies only
         server_header=False,
     )
+    install_access_log_filter()  # after uvicorn.Config, which configures its loggers
     uvicorn.Server(config).run()
 
 
@@ -127,7 +165,7 @@ def _print_banner(s: Settings, first_run: bool) -> None:
     click.echo("\n".join(lines), err=True)
 
 
-@main.command("export")
+@main.command("export", short_help="Pull events from a running collector as NDJSON.")
 @click.option("--url", default=None, help="Collector base URL. [default: http://HOST:PORT from the settings]")
 @click.option(
     "--out",
@@ -147,22 +185,24 @@ def _print_banner(s: Settings, first_run: bool) -> None:
 @click.option("--type", "msg_type", default=None, help="Only this message type (track, page, ...).")
 @click.option("--event", default=None, help="Only track messages with this event name.")
 @click.option("--user-id", default=None, help="Only messages of this userId.")
-@click.option("--page-size", type=click.IntRange(1, 10_000), default=1000, show_default=True)
+@click.option(
+    "--page-size", type=click.IntRange(1, 10_000), default=1000, show_default=True, help="Messages per request."
+)
 @click.option("--follow", is_flag=True, help="Keep polling for new messages after catching up (Ctrl+C stops).")
-@settings_options
+@settings_options(CLIENT_SETTINGS)
 def export_command(config_file: Path | None, **kwargs: Any) -> None:
     """Pull events from a running collector as NDJSON, with a progress bar."""
     from collector.export_client import run_export
 
     flags, opts = split_settings(kwargs)
-    settings = build_settings(config_file, flags).with_secrets()
+    settings = _client_settings(config_file, flags)
     try:
         run_export(settings, **opts)
     except (OSError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
-@main.command("expire")
+@main.command("expire", short_help="Delete expired anonymous messages now.")
 @click.option(
     "--as-of",
     type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
@@ -170,21 +210,21 @@ def export_command(config_file: Path | None, **kwargs: Any) -> None:
     help="Expire as if it were this date (UTC) [default: now]; with --dry-run, see what would go then.",
 )
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
-@settings_options
+@settings_options(STORE_SETTINGS)
 def expire_command(config_file: Path | None, as_of: datetime | None, dry_run: bool, **kwargs: Any) -> None:
     """Delete messages of never-identified visitors older than the retention, and old quarantine rows.
 
     Works on the store directly, whether or not the collector is running (it waits for the writer).
     """
     from collector import retention
-    from collector.store import create_store
+    from collector.store import NoStore, create_store
 
     settings = build_settings(config_file, kwargs)
     when = as_of.replace(tzinfo=UTC) if as_of else datetime.now(UTC)
 
     async def run() -> retention.ExpiryReport:
         store = create_store(settings)
-        await store.open()
+        await store.open(create=False)
         try:
             return await retention.expire(
                 store,
@@ -197,7 +237,10 @@ def expire_command(config_file: Path | None, as_of: datetime | None, dry_run: bo
         finally:
             await store.close()
 
-    report = asyncio.run(run())
+    try:
+        report = asyncio.run(run())
+    except NoStore as exc:
+        raise click.ClickException(f"{exc}; nothing to expire (is --data-dir or --db right?)") from None
     verb = "deleted" if report.applied else "would delete"
     click.echo(
         f"{verb} {report.messages} anonymous messages from before {report.cutoff:%Y-%m-%d %H:%M} UTC "
@@ -206,16 +249,16 @@ def expire_command(config_file: Path | None, as_of: datetime | None, dry_run: bo
     )
 
 
-@main.command("erase")
+@main.command("erase", short_help="Erase a user's data through a running collector.")
 @click.argument("user_id")
 @click.option("--suppress", is_flag=True, help="Also refuse this user's messages from now on (kept as a hash).")
 @click.option("--url", default=None, help="Collector base URL. [default: http://HOST:PORT from the settings]")
-@settings_options
+@settings_options(CLIENT_SETTINGS)
 def erase_command(config_file: Path | None, user_id: str, suppress: bool, url: str | None, **kwargs: Any) -> None:
     """Forget USER_ID: messages (theirs and their linked IDs'), traits, links, quarantined rows."""
     import httpx
 
-    settings = build_settings(config_file, kwargs).with_secrets()
+    settings = _client_settings(config_file, kwargs)
     base = (url or f"http://{settings.host}:{settings.port}").rstrip("/")
     try:
         r = httpx.delete(

@@ -129,6 +129,23 @@ class Settings:
         filled: dict[str, Any] = {name: stored[name] for name in missing}
         return dataclasses.replace(self, **filled)
 
+    def with_export_token(self) -> Settings:
+        """For commands that talk to a running collector: the export token given, or the one the collector
+        keeps in the data directory. Creates nothing (a wrong --data-dir is an error, not new secrets)."""
+        if self.export_token:
+            return self
+        path = self.data_dir / SECRETS_FILE
+        try:
+            token = json.loads(path.read_text()).get("export_token")
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"No export token: give --export-token (or FOOTFALL_EXPORT_TOKEN), or the collector's --data-dir "
+                f"({path} cannot be read: {exc.strerror if isinstance(exc, OSError) else exc})."
+            ) from None
+        if not isinstance(token, str) or not token:
+            raise ConfigError(f"No export token in {path}: give --export-token (or FOOTFALL_EXPORT_TOKEN).")
+        return dataclasses.replace(self, export_token=token)
+
 
 def _fields() -> list[dataclasses.Field[Any]]:
     return list(dataclasses.fields(Settings))
@@ -169,7 +186,7 @@ def cast(name: str, raw: Any) -> Any:
                 return True
             if value in ("0", "false", "no", "off"):
                 return False
-            raise ValueError("not a boolean")
+            raise ValueError("not a boolean (use true or false, yes or no, on or off, 1 or 0)")
         if base is int:
             if isinstance(raw, bool):
                 raise ValueError("not an integer")
@@ -238,7 +255,7 @@ def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
     stored.setdefault("server_key", "sk_" + secrets.token_urlsafe(24))
     stored.setdefault("export_token", "ex_" + secrets.token_urlsafe(24))
     stored.setdefault("cookie_secret", secrets.token_urlsafe(32))
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # owner-only, like the files in it
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

@@ -66,4 +66,16 @@ def run_export(
     finally:
         if out:
             sink.close()
+        print(_summary(total, out, cursor_file), file=sys.stderr, flush=True)
     return total
+
+
+def _summary(total: int, out: Path | None, cursor_file: Path | None) -> str:
+    """The closing line: how many messages went where, and where to go on from."""
+    where = f"to {out}" if out else "to stdout"
+    line = f"exported {total:,} message{'s' if total != 1 else ''} {where}" if total else f"nothing new {where}"
+    if cursor_file:
+        line += f"; cursor saved in {cursor_file}" if total else f"; cursor in {cursor_file} unchanged"
+    else:
+        line += " (without --cursor-file, the next run starts from the beginning)"
+    return line

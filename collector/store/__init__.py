@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 from collector.config import Settings
-from collector.store.base import ExportFilter, Store
+from collector.store.base import ExportFilter, NoStore, Store
 
 SUPPORTED_BACKENDS = {
     "sqlite": "collector.store.sqlite:SqliteStore",
@@ -30,4 +30,4 @@ def create_store(settings: Settings) -> Store:
     return store
 
 
-__all__ = ["SUPPORTED_BACKENDS", "ExportFilter", "Store", "create_store"]
+__all__ = ["SUPPORTED_BACKENDS", "ExportFilter", "NoStore", "Store", "create_store"]

@@ -74,12 +74,20 @@ class Erased:
     traits: int
 
 
+class NoStore(Exception):
+    """`open(create=False)` found no existing store (a wrong path, or nothing stored there yet)."""
+
+
 class Store(ABC):
     """Where messages live. Writes come from one group committer, so a backend need not serialise them."""
 
     @abstractmethod
-    async def open(self) -> None:
-        """Connect and bring the schema up to date (versioned migrations)."""
+    async def open(self, *, create: bool = True) -> None:
+        """Connect and bring the schema up to date (versioned migrations).
+
+        `create=False`: raise NoStore instead of creating a store that is not there (commands that only
+        read, or that act on what is stored, must not leave an empty database behind a wrong path).
+        """
 
     @abstractmethod
     async def close(self) -> None:

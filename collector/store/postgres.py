@@ -21,6 +21,7 @@ from collector.store.base import (
     ExpiryPosition,
     ExpiryStep,
     ExportFilter,
+    NoStore,
     Position,
     Store,
     WriteBatch,
@@ -102,8 +103,11 @@ class PostgresStore(Store):
         self.url = url
         self._pool: asyncpg.Pool | None = None
 
-    async def open(self) -> None:
+    async def open(self, *, create: bool = True) -> None:
         self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
+        if not create and await self.pool.fetchval("SELECT to_regclass('footfall_schema')") is None:
+            await self.close()
+            raise NoStore(f"no Footfall schema in the PostgreSQL database {self.url!r}")
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             await conn.execute("CREATE TABLE IF NOT EXISTS footfall_schema (version int NOT NULL)")

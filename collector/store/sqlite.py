@@ -6,13 +6,23 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Collection
 from pathlib import Path
 
 import aiosqlite
 
-from collector.store.base import Erased, ExpiryPosition, ExpiryStep, ExportFilter, Position, Store, WriteBatch
+from collector.store.base import (
+    Erased,
+    ExpiryPosition,
+    ExpiryStep,
+    ExportFilter,
+    NoStore,
+    Position,
+    Store,
+    WriteBatch,
+)
 from collector.types import Link, Trait
 
 # Each entry moves the schema one version up; PRAGMA user_version records how far a file has come.
@@ -103,9 +113,16 @@ class SqliteStore(Store):
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
 
-    async def open(self) -> None:
+    async def open(self, *, create: bool = True) -> None:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(self.path)
+            if not path.exists():
+                if not create:
+                    raise NoStore(f"no database at {path}")
+                # Owner-only: messages hold traits such as e-mail addresses. SQLite gives the -wal and -shm
+                # files the database file's mode.
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._writer = await self._connect()
         await self._migrate(self._writer)
         self._reader = await self._connect()

@@ -190,7 +190,7 @@ def test_campaign_and_referrer(collector: Collector) -> None:
 
 
 def test_enrichment_can_be_switched_off(collector_factory: Any) -> None:
-    c = collector_factory("--enrich", "false")
+    c = collector_factory("--no-enrich")
     got = browser_page(c, {"User-Agent": "curl/8.5.0"}, context={"page": {"url": "https://x/?utm_source=y"}})
     assert set(got["context"]) == {"page"}
 
