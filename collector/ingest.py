@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from collector import enrich, identify
+from collector.enrich import device
 from collector.cors import cors_headers, origin_allowed
 from collector.enrich import RequestFacts
 from collector.receive import BadRequest, Envelope, header_write_key, parse_batch, parse_single, read_body
@@ -53,6 +54,8 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
         return error_response(exc.status, exc.message, headers)
 
     outcome = _Outcome(rt, implied_type, datetime.now(UTC))
+    if kind == "browser":
+        outcome.warning = _backend_on_browser_key(request.headers.get("user-agent"))
     decoded = outcome.decode_all(envelope.messages)
     anonymous_id = _identify(request, rt, kind, envelope, [msg for _, _, msg in decoded])
     outcome.accept_all(decoded, envelope, rt.enricher.facts(request, kind))
@@ -109,6 +112,7 @@ class _Outcome:
         self.rejected: list[Rejection] = []
         self.batch = WriteBatch()
         self.dropped = 0
+        self.warning: str | None = None
 
     def reject(self, index: int, raw: bytes, reason: str, message_id: str | None = None) -> None:
         ids = _sniff_ids(raw)
@@ -184,10 +188,24 @@ class _Outcome:
             "rejected": [{"index": r.index, "messageId": r.message_id, "reason": r.reason} for r in self.rejected],
             "anonymousId": anonymous_id,
         }
+        if self.warning:
+            result["warning"] = self.warning
         if self.dropped:
             self.rt.counters["bots_dropped"] += self.dropped
         status = 400 if self.rejected and not stored and not self.dropped else 200
         return json_response(result, status, headers)
+
+
+def _backend_on_browser_key(user_agent: str | None) -> str | None:
+    """A warning for the answer when a program, not a browser, sends with the public browser key."""
+    if not device.is_http_library(user_agent):
+        return None
+    who = f"User-Agent {user_agent[:80]!r}" if user_agent else "no User-Agent"
+    return (
+        f"this request used the public browser write key but does not come from a browser ({who}): "
+        "backends should send with the server write key, so that their IDs and context are kept as sent "
+        "and their traffic is not recorded as a visitor's"
+    )
 
 
 def _new_ids(n: int) -> Iterator[str]:

@@ -8,6 +8,13 @@ from typing import Any
 
 import ua_parser
 
+# HTTP client libraries and analytics SDKs (ours, Segment's): programs, not browsers. Matched from the start
+# of the User-Agent, where these put their own name.
+HTTP_LIBRARY_PATTERN = re.compile(
+    r"(?i)^(?:curl/|wget|python-requests|python-urllib|python-httpx|aiohttp|httpie|go-http-client|java/|"
+    r"java-http-client|okhttp|apache-httpclient|axios/|node-fetch|undici|node$|got |libwww|"
+    r"footfall-|analytics-|segment|postmanruntime|insomnia)"
+)
 # ua-parser calls crawlers device family "Spider"; HTTP libraries, monitors and headless browsers it
 # does not flag, so this rule set adds them. `(?<!cu)` spares the Cubot phone brand.
 BOT_PATTERN = re.compile(
@@ -16,6 +23,11 @@ BOT_PATTERN = re.compile(
     r"headlesschrome|phantomjs|puppeteer|playwright|selenium|lighthouse|pingdom|uptimerobot|scrapy|"
     r"postmanruntime|insomnia|facebookexternalhit|preview|monitor"
 )
+
+
+def is_http_library(ua: str | None) -> bool:
+    """True for no User-Agent at all or an HTTP library's or analytics SDK's own: a program, not a browser."""
+    return not ua or HTTP_LIBRARY_PATTERN.match(ua.strip()) is not None
 TABLET_PATTERN = re.compile(r"(?i)ipad|tablet|kindle|silk/|playbook|nexus (7|9|10)\b|sm-[tx]\d")
 MOBILE_PATTERN = re.compile(r"(?i)mobile|iphone|ipod|android|windows phone|blackberry|opera mini")
 
@@ -30,7 +42,7 @@ def parse_user_agent(ua: str) -> dict[str, Any]:
     """`context` fields for one User-Agent: os, device (type, brand, model), browser, and bot if one."""
     result = ua_parser.parse(ua).with_defaults()
     browser, os_, device = result.user_agent, result.os, result.device
-    is_bot = device.family == "Spider" or BOT_PATTERN.search(ua) is not None
+    is_bot = device.family == "Spider" or BOT_PATTERN.search(ua) is not None or is_http_library(ua)
     if is_bot:
         kind = "bot"
     elif (

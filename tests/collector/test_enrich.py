@@ -56,6 +56,27 @@ def test_user_agent_table(ua: str, kind: str, os_name: str, browser: str, brand:
 
 
 @pytest.mark.parametrize(
+    "ua",
+    ["footfall-python/0.1.0", "analytics-python/2.3.3", "analytics-node-next/1.0", "node", "undici",
+     "python-httpx/0.28.1", "Java-http-client/17.0.2", "Java/1.8.0_392", "okhttp/4.12.0", "axios/1.7.2",
+     "Go-http-client/2.0", ""],
+)  # fmt: skip
+def test_http_libraries_and_sdks_are_not_desktop_visitors(ua: str) -> None:
+    from collector.enrich.device import is_http_library
+
+    assert is_http_library(ua)
+    if ua:
+        got = parse_user_agent(ua)
+        assert got["device"]["type"] == "bot" and got["bot"] is True, got
+
+
+def test_browsers_are_not_http_libraries() -> None:
+    from collector.enrich.device import is_http_library
+
+    assert not [ua for ua, kind, *_ in UA_TABLE if kind != "bot" and is_http_library(ua)]
+
+
+@pytest.mark.parametrize(
     ("peer", "xff", "fwd", "trusted", "expected"),
     [
         ("203.0.113.9", "81.2.69.142", None, [], "203.0.113.9"),  # untrusted peer: headers ignored

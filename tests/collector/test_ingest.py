@@ -211,3 +211,18 @@ def test_allowed_origins_refuses_others(collector_factory: Any) -> None:
 def test_healthz(collector: Collector) -> None:
     health = httpx.get(collector.url + "/healthz").json()
     assert health["status"] == "ok" and "bots_dropped" not in health["counters"]
+
+
+def test_a_backend_on_the_browser_key_is_warned_and_not_counted_as_a_visitor(collector: Collector) -> None:
+    msg = {"type": "track", "event": "Order Shipped", "userId": "u1", "messageId": "from-backend"}
+    r = collector.send([msg], key=collector.write_key, headers={"User-Agent": "footfall-python/0.1.0"})
+    assert r.status_code == 200 and r.json()["accepted"] == 1
+    assert "public browser write key" in r.json()["warning"] and "server write key" in r.json()["warning"]
+    browser_ua = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
+    ok = collector.send([{**msg, "messageId": "from-browser"}], key=collector.write_key,
+                        headers={"User-Agent": browser_ua})  # fmt: skip
+    assert "warning" not in ok.json()
+    assert "warning" not in collector.send([{**msg, "messageId": "server"}]).json()  # the server key
+    stored = {m["messageId"]: m.get("context", {}) for m in collector.export()}
+    assert stored["from-backend"]["device"]["type"] == "bot" and stored["from-backend"]["bot"] is True
+    assert stored["from-browser"]["device"]["type"] == "desktop"
