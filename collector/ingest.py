@@ -13,9 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from collector import enrich, identify
-from collector.enrich import device
 from collector.cors import cors_headers, origin_allowed
-from collector.enrich import RequestFacts
+from collector.enrich import RequestFacts, device
 from collector.receive import BadRequest, Envelope, header_write_key, parse_batch, parse_single, read_body
 from collector.runtime import Runtime
 from collector.store.base import WriteBatch

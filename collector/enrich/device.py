@@ -28,6 +28,8 @@ BOT_PATTERN = re.compile(
 def is_http_library(ua: str | None) -> bool:
     """True for no User-Agent at all or an HTTP library's or analytics SDK's own: a program, not a browser."""
     return not ua or HTTP_LIBRARY_PATTERN.match(ua.strip()) is not None
+
+
 TABLET_PATTERN = re.compile(r"(?i)ipad|tablet|kindle|silk/|playbook|nexus (7|9|10)\b|sm-[tx]\d")
 MOBILE_PATTERN = re.compile(r"(?i)mobile|iphone|ipod|android|windows phone|blackberry|opera mini")
 
