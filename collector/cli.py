@@ -159,7 +159,8 @@ def _print_banner(s: Settings, first_run: bool) -> None:
         "",
         "Pull events:",
         f"  footfall export --data-dir {s.data_dir} --out events.ndjson",
-        f'  curl -H "Authorization: Bearer $TOKEN" "{base}/v1/export?limit=1000"',
+        f"  export FOOTFALL_EXPORT_TOKEN=$(footfall token --data-dir {s.data_dir})",
+        f'  curl -H "Authorization: Bearer $FOOTFALL_EXPORT_TOKEN" "{base}/v1/export?limit=1000"',
         "",
     ]
     click.echo("\n".join(lines), err=True)
@@ -276,6 +277,19 @@ def erase_command(config_file: Path | None, user_id: str, suppress: bool, url: s
         f"erased {user_id}: {done['messages']} messages, {done['quarantine']} quarantined, {done['links']} links, "
         f"{done['traits']} traits over {len(done['ids'])} IDs" + ("; suppressed" if done["suppressed"] else "")
     )
+
+
+@main.command("token", short_help="Print the export token, for scripts.")
+@settings_options({"data_dir": "Data directory of the collector, whose secrets.json holds the token."})
+def token_command(config_file: Path | None, **kwargs: Any) -> None:
+    """Print the export token kept in the data directory, for scripts and curl:
+
+    export FOOTFALL_EXPORT_TOKEN=$(footfall token)
+
+    `footfall export` and `footfall erase` read it from there themselves (or from FOOTFALL_EXPORT_TOKEN).
+    """
+    settings = _client_settings(config_file, kwargs)
+    click.echo(settings.export_token)
 
 
 if __name__ == "__main__":  # pragma: no cover

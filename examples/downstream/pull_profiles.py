@@ -2,7 +2,7 @@
 
 Run `footfall serve`, send it some events, then:
 
-    python examples/downstream/pull_profiles.py --url http://127.0.0.1:8000 --token EXPORT_TOKEN
+    python examples/downstream/pull_profiles.py --url http://127.0.0.1:8000 --token "$FOOTFALL_EXPORT_TOKEN"
 
 It pulls `/v1/export` from the cursor it saved last time (in `pull.cursor`), so running it again (from
 cron, say) processes each event exactly once, and it keeps its totals in `pull.state.json`. It needs

@@ -126,3 +126,11 @@ def test_export_ends_with_a_summary_line(collector: Collector, tmp_path: Path) -
     assert again.returncode == 0 and f"nothing new to {out}; cursor in {cursor} unchanged" in again.stderr
     to_stdout = footfall("export", "--url", collector.url, "--export-token", collector.export_token)
     assert to_stdout.stdout.count("\n") == 3 and "exported 3 messages to stdout" in to_stdout.stderr
+
+
+def test_token_prints_the_export_token_and_creates_nothing(tmp_path: Path) -> None:
+    made = Settings(data_dir=tmp_path / "data").with_secrets()
+    r = footfall("token", "--data-dir", str(tmp_path / "data"))
+    assert r.returncode == 0 and r.stdout == made.export_token + "\n"
+    wrong = footfall("token", "--data-dir", str(tmp_path / "typo"))
+    assert wrong.returncode == 2 and "No export token" in wrong.stderr and not (tmp_path / "typo").exists()
