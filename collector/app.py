@@ -11,13 +11,14 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from collector import cors, export, ingest, profiles, retention
+from collector import cors, erasure, export, ingest, people, retention
 from collector.config import Settings
 from collector.enrich import Enricher
 from collector.graph import Graph
+from collector.http import HTTPError, handle_http_error, json_response, runtime
 from collector.identify import CookieJar
 from collector.runtime import Runtime
 from collector.store import create_store
@@ -30,12 +31,11 @@ TRACKER_FILE = Path(__file__).parent / "static" / "footfall.js"
 
 
 async def healthz(request: Request) -> Response:
-    rt: Runtime = request.app.state.runtime
-    return JSONResponse({"status": "ok", "counters": dict(rt.counters)})
+    return json_response({"status": "ok", "counters": dict(runtime(request).counters)})
 
 
 async def tracker(request: Request) -> Response:
-    rt: Runtime = request.app.state.runtime
+    rt = runtime(request)
     if rt.tracker is None:
         return Response("tracker not built (run sdk_js's build)\n", 404, media_type="text/plain")
     etag = rt.tracker[1]
@@ -100,9 +100,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/footfall.js", tracker, methods=["GET"]),
         Route("/v1/export", export.export_endpoint, methods=["GET"]),
         Route("/v1/quarantine", export.quarantine_endpoint, methods=["GET"]),
-        Route("/v1/links", profiles.links_endpoint, methods=["GET"]),
-        Route("/v1/profiles", profiles.profiles_endpoint, methods=["GET"]),
-        Route("/v1/profiles/{user_id:path}", profiles.profile_endpoint, methods=["GET"]),
-        Route("/v1/users/{user_id:path}", profiles.erase_endpoint, methods=["DELETE"]),
+        Route("/v1/links", people.links_endpoint, methods=["GET"]),
+        Route("/v1/profiles", people.profiles_endpoint, methods=["GET"]),
+        Route("/v1/profiles/{user_id:path}", people.profile_endpoint, methods=["GET"]),
+        Route("/v1/users/{user_id:path}", erasure.erase_endpoint, methods=["DELETE"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPError: handle_http_error})

@@ -11,7 +11,7 @@ import httpx
 from tqdm import tqdm
 
 from collector.config import Settings
-from collector.export import CURSOR_HEADER
+from collector.paging import CURSOR_HEADER
 
 
 def run_export(

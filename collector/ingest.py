@@ -6,7 +6,6 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
 from starlette.requests import Request
@@ -15,7 +14,8 @@ from starlette.responses import Response
 from collector import enrich, identify
 from collector.cors import cors_headers, origin_allowed
 from collector.enrich import RequestFacts, device
-from collector.receive import BadRequest, Envelope, header_write_key, parse_batch, parse_single, read_body
+from collector.http import HTTPError, json_response, runtime
+from collector.receive import Envelope, header_write_key, parse_batch, parse_single, read_body
 from collector.runtime import Runtime
 from collector.store.base import WriteBatch
 from collector.store.group_commit import StoreUnavailable
@@ -23,14 +23,6 @@ from collector.types import AnyMessage, QuarantineRow, Rejection, SourceKind, St
 from collector.validate import Invalid, check, decode
 
 _encode = msgspec.json.encode
-
-
-def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(_encode(content), status, headers, media_type="application/json")
-
-
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return json_response({"success": False, "error": message}, status, headers)
 
 
 async def batch_endpoint(request: Request) -> Response:
@@ -45,12 +37,13 @@ def single_endpoint(message_type: str) -> Callable[[Request], Awaitable[Response
 
 
 async def _ingest(request: Request, implied_type: str | None) -> Response:
-    rt: Runtime = request.app.state.runtime
+    rt = runtime(request)
     headers = cors_headers(request)
     try:
         envelope, kind = await _receive(request, rt, implied_type)
-    except BadRequest as exc:
-        return error_response(exc.status, exc.message, headers)
+    except HTTPError as exc:
+        exc.headers.update(headers)  # a browser must be able to read why its request failed
+        raise
 
     outcome = _Outcome(rt, implied_type, datetime.now(UTC))
     if kind == "browser":
@@ -65,7 +58,7 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
         new_ids = await rt.committer.submit(outcome.batch) if len(outcome.batch) else set()
     except StoreUnavailable as exc:
         headers["Retry-After"] = "5"
-        return error_response(503, f"{exc}; nothing from this request was stored, retry it", headers)
+        raise HTTPError(503, f"{exc}; nothing from this request was stored, retry it", headers) from None
     rt.graph.remember(outcome.batch.links)
     if anonymous_id is not None:
         headers["Set-Cookie"] = cookie
@@ -73,9 +66,9 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
 
 
 async def _receive(request: Request, rt: Runtime, implied_type: str | None) -> tuple[Envelope, SourceKind]:
-    """The request as a whole: origin, body, write key. Raises BadRequest."""
+    """The request as a whole: origin, body, write key. Raises HTTPError."""
     if not origin_allowed(request, rt.settings):
-        raise BadRequest(403, f"origin {request.headers['origin']!r} is not in allowed_origins")
+        raise HTTPError(403, f"origin {request.headers['origin']!r} is not in allowed_origins")
     write_key = header_write_key(request)
     body = await read_body(request)
     envelope = parse_single(body) if implied_type else parse_batch(body)
@@ -83,7 +76,7 @@ async def _receive(request: Request, rt: Runtime, implied_type: str | None) -> t
     kind = rt.source_kind(key)
     if kind is None:
         what = "unknown write key" if key else "missing write key"
-        raise BadRequest(401, f"{what}: send it as the Basic auth user name, as `writeKey` in the body or the query")
+        raise HTTPError(401, f"{what}: send it as the Basic auth user name, as `writeKey` in the body or the query")
     return envelope, kind
 
 

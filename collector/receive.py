@@ -15,17 +15,11 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 
+from collector.http import HTTPError
 from collector.jsonbytes import why_not_json
 
 MAX_BATCH_BYTES = 500 * 1024
 ENVELOPE_KEYS = frozenset({"batch", "sentAt", "context", "integrations", "writeKey", "reset", "_metadata"})
-
-
-class BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass
@@ -58,7 +52,7 @@ def header_write_key(request: Request) -> str | None:
         try:
             decoded = base64.b64decode(auth[6:].strip(), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
-            raise BadRequest(401, "Authorization header is not valid Basic auth") from None
+            raise HTTPError(401, "Authorization header is not valid Basic auth") from None
         return decoded.split(":", 1)[0]
     return request.query_params.get("writeKey")
 
@@ -66,20 +60,20 @@ def header_write_key(request: Request) -> str | None:
 async def read_body(request: Request, limit: int = MAX_BATCH_BYTES) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdecimal() and declared.isascii() and int(declared) > limit:
-        raise BadRequest(413, f"body is {declared} bytes; the limit is {limit}")
+        raise HTTPError(413, f"body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BadRequest(413, f"body is over the limit of {limit} bytes")
+            raise HTTPError(413, f"body is over the limit of {limit} bytes")
         chunks.append(chunk)
     body = b"".join(chunks)
     encoding = request.headers.get("content-encoding", "identity").lower()
     if encoding == "gzip":
         return _gunzip(body, limit)
     if encoding not in ("identity", ""):
-        raise BadRequest(415, f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
+        raise HTTPError(415, f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
     return body
 
 
@@ -88,23 +82,23 @@ def _gunzip(body: bytes, limit: int) -> bytes:
     try:
         out = inflater.decompress(body, limit + 1)
     except zlib.error as exc:
-        raise BadRequest(400, f"body is not valid gzip: {exc}") from None
+        raise HTTPError(400, f"body is not valid gzip: {exc}") from None
     if len(out) > limit or inflater.unconsumed_tail:
-        raise BadRequest(413, f"body is over the limit of {limit} bytes once decompressed")
+        raise HTTPError(413, f"body is over the limit of {limit} bytes once decompressed")
     if not inflater.eof:
-        raise BadRequest(400, "body is not valid gzip: the stream is truncated")
+        raise HTTPError(400, "body is not valid gzip: the stream is truncated")
     return out
 
 
 def parse_batch(body: bytes) -> Envelope:
     if not body.strip():
-        raise BadRequest(400, 'body is empty; expected JSON like {"batch": [...]}')
+        raise HTTPError(400, 'body is empty; expected JSON like {"batch": [...]}')
     try:
         parsed = _batch_decoder.decode(body)
     except msgspec.ValidationError as exc:
-        raise BadRequest(400, "body: " + _envelope_error(str(exc))) from None
+        raise HTTPError(400, "body: " + _envelope_error(str(exc))) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(400, f"body is not valid JSON: {why_not_json(body, exc)}") from None
+        raise HTTPError(400, f"body is not valid JSON: {why_not_json(body, exc)}") from None
     return Envelope(
         messages=[bytes(raw) for raw in parsed.batch],
         write_key=parsed.writeKey,
@@ -118,13 +112,13 @@ def parse_batch(body: bytes) -> Envelope:
 def parse_single(body: bytes) -> Envelope:
     """A single-message endpoint: the body is the message itself."""
     if not body.strip():
-        raise BadRequest(400, "body is empty; expected one JSON message")
+        raise HTTPError(400, "body is empty; expected one JSON message")
     try:
         obj = msgspec.json.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(400, f"body is not valid JSON: {why_not_json(body, exc)}") from None
+        raise HTTPError(400, f"body is not valid JSON: {why_not_json(body, exc)}") from None
     if not isinstance(obj, dict):
-        raise BadRequest(400, "body must be a JSON object (one message)")
+        raise HTTPError(400, "body must be a JSON object (one message)")
     write_key = obj.get("writeKey")
     return Envelope(messages=[body], write_key=write_key if isinstance(write_key, str) else None)
 

@@ -1,7 +1,7 @@
-"""Retention and erasure: anonymous data expires, a user can be forgotten (DESIGN.md section 4).
+"""Retention: messages of never-identified visitors expire (DESIGN.md section 4).
 
-Both delete in small chunks, each its own short transaction on the writer, so ingestion waits at most
-one chunk's time behind them.
+Expiry deletes in small chunks, each its own short transaction on the writer, so ingestion waits at most
+one chunk's time behind it. (Erasure, which deletes the same way, is in `erasure.py`.)
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection
-from dataclasses import astuple, dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from collector.store import Store
-from collector.store.base import START, Erased, ExpiryStep
+from collector.store.base import START, ExpiryStep
 
 log = logging.getLogger("footfall.retention")
 
@@ -68,16 +68,6 @@ async def expire(
             return ExpiryReport(cutoff, total_m, total_q, applied=True)
         # Give the writer back for at least as long as the step took: ingest keeps half of it or more.
         await asyncio.sleep(min(time.monotonic() - started, MAX_PAUSE) if pace else 0)
-
-
-async def erase(store: Store, run: Runner[Erased], ids: Collection[str]) -> Erased:
-    totals = Erased(0, 0, 0, 0)
-    while True:
-        step = await run(lambda: store.erase(ids, CHUNK))
-        totals = Erased(*(a + b for a, b in zip(astuple(totals), astuple(step), strict=True)))
-        if step.messages < CHUNK and step.quarantine < CHUNK:
-            return totals
-        await asyncio.sleep(0)
 
 
 async def expiry_loop(

@@ -36,8 +36,3 @@ class Runtime:
         if hmac.compare_digest(given, self.settings.server_key.encode()):
             return "server"
         return None
-
-    def is_admin(self, authorization: str | None) -> bool:
-        if not authorization or authorization[:7].lower() != "bearer ":
-            return False
-        return hmac.compare_digest(authorization[7:].strip().encode(), self.settings.export_token.encode())
