@@ -89,8 +89,8 @@ def stage_alone(db: Path, nets: list[str], n: int) -> None:
         t = time.perf_counter()
         for raw, _, _ in items:
             msg = decode(raw)
-            check(msg, ids_assigned=True)
-            correct_time(msg, received, received_iso, None)
+            times = check(msg, ids_assigned=True)
+            correct_time(msg, times, received, received_iso, None)
             msgspec.json.encode(msg)
         return time.perf_counter() - t
 

@@ -1,11 +1,18 @@
-"""The ingest endpoints: receive -> validate -> identify -> enrich -> store, one request at a time."""
+"""The ingest endpoints: one request through receive -> validate -> identify -> enrich -> store.
+
+`_ingest` reads as those five steps. Each message that falls out on the way is answered for: rejected
+(with its reason, and kept in the quarantine), refused (its user was erased and is suppressed), or
+dropped (a bot, under `--bots drop`). The answer is sent only after the request's rows are committed.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 from starlette.requests import Request
@@ -14,13 +21,14 @@ from starlette.responses import Response
 from collector import enrich, identify
 from collector.cors import cors_headers, origin_allowed
 from collector.enrich import RequestFacts, device
+from collector.graph import Graph
 from collector.http import HTTPError, json_response, runtime
 from collector.receive import Envelope, header_write_key, parse_batch, parse_single, read_body
 from collector.runtime import Runtime
 from collector.store.base import WriteBatch
 from collector.store.group_commit import StoreUnavailable
 from collector.types import AnyMessage, QuarantineRow, Rejection, SourceKind, StoredMessage
-from collector.validate import Invalid, check, decode
+from collector.validate import Invalid, MessageTimes, check, decode
 
 _encode = msgspec.json.encode
 
@@ -39,120 +47,167 @@ def single_endpoint(message_type: str) -> Callable[[Request], Awaitable[Response
 async def _ingest(request: Request, implied_type: str | None) -> Response:
     rt = runtime(request)
     headers = cors_headers(request)
-    try:
-        envelope, kind = await _receive(request, rt, implied_type)
-    except HTTPError as exc:
-        exc.headers.update(headers)  # a browser must be able to read why its request failed
-        raise
-
-    outcome = _Outcome(rt, implied_type, datetime.now(UTC))
-    if kind == "browser":
-        outcome.warning = _backend_on_browser_key(request.headers.get("user-agent"))
-    decoded = outcome.decode_all(envelope.messages)
-    anonymous_id = _identify(request, rt, kind, envelope, [msg for _, _, msg in decoded])
-    outcome.accept_all(decoded, envelope, rt.enricher.facts(request, kind))
+    envelope, kind = await _receive(request, rt, implied_type, headers)
+    answer = _Answer(implied_type, datetime.now(UTC), rt.graph)
+    valid = _validate(envelope.messages, implied_type, kind, answer)
+    anonymous_id = _identify(request, rt, kind, envelope, valid, answer)
+    peer = request.client.host if request.client else None
+    facts = rt.enricher.facts(kind, peer, request.headers)
+    _enrich(rt, valid, envelope, facts, answer)
     if anonymous_id is not None:  # made before the commit: nothing may fail after it
         https = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
         cookie = rt.cookies.header(anonymous_id, https=https)
-    try:
-        new_ids = await rt.committer.submit(outcome.batch) if len(outcome.batch) else set()
-    except StoreUnavailable as exc:
-        headers["Retry-After"] = "5"
-        raise HTTPError(503, f"{exc}; nothing from this request was stored, retry it", headers) from None
-    rt.graph.remember(outcome.batch.links)
+    new_ids = await _store(rt, answer.batch, headers)
     if anonymous_id is not None:
         headers["Set-Cookie"] = cookie
-    return outcome.answer(new_ids, anonymous_id, headers)
+    if kind == "browser":
+        answer.warning = _backend_on_browser_key(request.headers.get("user-agent"))
+    if answer.dropped:
+        rt.counters["bots_dropped"] += answer.dropped
+    return answer.response(new_ids, anonymous_id, headers)
 
 
-async def _receive(request: Request, rt: Runtime, implied_type: str | None) -> tuple[Envelope, SourceKind]:
-    """The request as a whole: origin, body, write key. Raises HTTPError."""
-    if not origin_allowed(request, rt.settings):
-        raise HTTPError(403, f"origin {request.headers['origin']!r} is not in allowed_origins")
-    write_key = header_write_key(request)
-    body = await read_body(request)
-    envelope = parse_single(body) if implied_type else parse_batch(body)
-    key = write_key or envelope.write_key
-    kind = rt.source_kind(key)
-    if kind is None:
-        what = "unknown write key" if key else "missing write key"
-        raise HTTPError(401, f"{what}: send it as the Basic auth user name, as `writeKey` in the body or the query")
+# --- receive --------------------------------------------------------------------------------------------
+async def _receive(
+    request: Request, rt: Runtime, implied_type: str | None, cors: dict[str, str]
+) -> tuple[Envelope, SourceKind]:
+    """The request as a whole: origin, body, write key. Raises HTTPError (with the CORS headers, so that a
+    browser can read why)."""
+    try:
+        if not origin_allowed(request, rt.settings):
+            raise HTTPError(403, f"origin {request.headers['origin']!r} is not in allowed_origins")
+        write_key = header_write_key(request)
+        body = await read_body(request)
+        envelope = parse_single(body) if implied_type else parse_batch(body)
+        key = write_key or envelope.write_key
+        kind = rt.source_kind(key)
+        if kind is None:
+            what = "unknown write key" if key else "missing write key"
+            raise HTTPError(401, f"{what}: send it as the Basic auth user name, as `writeKey` in the body or the query")
+    except HTTPError as exc:
+        exc.headers.update(cors)
+        raise
     return envelope, kind
 
 
+# --- validate -------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Valid:
+    index: int
+    raw: bytes
+    msg: AnyMessage
+    times: MessageTimes
+
+
+def _validate(raws: list[bytes], implied_type: str | None, kind: SourceKind, answer: _Answer) -> list[_Valid]:
+    """Each message's JSON against its type's struct, then the rules; the others are rejected."""
+    valid = []
+    for index, raw in enumerate(raws):
+        msg = None
+        try:
+            msg = decode(raw, implied_type=implied_type)
+            valid.append(_Valid(index, raw, msg, check(msg, ids_assigned=kind == "browser")))
+        except Invalid as exc:
+            answer.reject(index, raw, str(exc), msg.message_id if msg is not None else None)
+    return valid
+
+
+# --- identify -------------------------------------------------------------------------------------------
 def _identify(
-    request: Request, rt: Runtime, kind: SourceKind, envelope: Envelope, messages: list[AnyMessage]
+    request: Request, rt: Runtime, kind: SourceKind, envelope: Envelope, valid: list[_Valid], answer: _Answer
 ) -> str | None:
-    """Browser traffic: the anonymousId in force (identify.py's rules), set on every message."""
-    if kind != "browser" or not messages:
+    """Refuse messages of suppressed (erased) users; for browser traffic, the anonymousId in force
+    (identify.py's rules), set on every message."""
+    if rt.graph.suppressed:
+        kept = []
+        for item in valid:
+            if rt.graph.is_suppressed(item.msg.user_id):
+                answer.refuse(item.index, item.msg.message_id)
+                rt.counters["suppressed"] += 1
+            else:
+                kept.append(item)
+        valid[:] = kept
+    if kind != "browser" or not valid:
         return None
+    messages = [item.msg for item in valid]
     cookie_id = rt.cookies.read(request.cookies.get(rt.cookies.name))
     anonymous_id = identify.resolve_browser_id(cookie_id, messages, reset=envelope.reset)
     identify.apply_browser_id(anonymous_id, messages)
     return anonymous_id
 
 
-class _Outcome:
-    """What becomes of one request's messages: stored, rejected (and quarantined), or dropped."""
+# --- enrich ---------------------------------------------------------------------------------------------
+def _enrich(rt: Runtime, valid: list[_Valid], envelope: Envelope, facts: RequestFacts, answer: _Answer) -> None:
+    """Time, device, location, campaign; then each message that is kept becomes the rows to store."""
+    browser = facts.kind == "browser"
+    batch_sent_at = enrich.envelope_sent_at(envelope.sent_at)
+    fresh_ids = _new_ids(len(valid))
+    for item in valid:
+        msg = item.msg
+        happened = enrich.correct_time(
+            msg, item.times, answer.received, answer.received_iso, batch_sent_at, browser=browser
+        )
+        if envelope.context:
+            msg.context = {**envelope.context, **msg.context}
+        if not rt.enricher.enrich(msg, facts):
+            answer.dropped += 1
+            continue
+        if envelope.integrations:
+            msg.integrations = {**envelope.integrations, **msg.integrations}
+        msg.message_id = msg.message_id or next(fresh_ids)
+        msg.write_key = None
+        answer.add(msg, enrich.to_ms(happened))
 
-    def __init__(self, rt: Runtime, implied_type: str | None, received: datetime) -> None:
-        self.rt = rt
-        self.implied_type = implied_type
-        self.received = received
-        self.received_ms = enrich.to_ms(received)
-        self.received_iso = enrich.iso(received)
-        self.rejected: list[Rejection] = []
-        self.batch = WriteBatch()
-        self.dropped = 0
-        self.warning: str | None = None
 
-    def reject(self, index: int, raw: bytes, reason: str, message_id: str | None = None) -> None:
+# --- store ----------------------------------------------------------------------------------------------
+async def _store(rt: Runtime, batch: WriteBatch, headers: dict[str, str]) -> set[str]:
+    """Commit the request's rows (shared with other requests' in one group commit); the new messageIds."""
+    if not len(batch):
+        return set()
+    try:
+        new_ids = await rt.committer.submit(batch)
+    except StoreUnavailable as exc:
+        headers["Retry-After"] = "5"
+        raise HTTPError(503, f"{exc}; nothing from this request was stored, retry it", headers) from None
+    rt.graph.remember(batch.links)
+    return new_ids
+
+
+# --- the answer -----------------------------------------------------------------------------------------
+@dataclass
+class _Answer:
+    """What becomes of one request's messages, and the rows that the store writes for them."""
+
+    implied_type: str | None
+    received: datetime
+    graph: Graph
+    received_ms: int = 0
+    received_iso: str = ""
+    batch: WriteBatch = field(default_factory=WriteBatch)
+    rejected: list[Rejection] = field(default_factory=list)
+    dropped: int = 0
+    warning: str | None = None
+
+    def __post_init__(self) -> None:
+        self.received_ms = enrich.to_ms(self.received)
+        self.received_iso = enrich.iso(self.received)
+
+    def reject(self, index: int, raw: bytes, reason: str, message_id: str | None) -> None:
+        """Rejected, and kept in the quarantine with its reason (unless its user is suppressed)."""
         ids = _sniff_ids(raw)
         message_id = message_id or ids[0]
         where = f"batch[{index}]: " if self.implied_type is None else ""
         self.rejected.append(Rejection(index, message_id, where + reason))
-        if not self.rt.graph.is_suppressed(ids[1]):  # an erased user's messages are not kept, not even bad ones
+        if not self.graph.is_suppressed(ids[1]):  # an erased user's messages are not kept, not even bad ones
             self.batch.quarantine.append(
                 QuarantineRow(self.received_ms, where + reason, raw, message_id, ids[1], ids[2])
             )
 
-    def decode_all(self, raws: list[bytes]) -> list[tuple[int, bytes, AnyMessage]]:
-        """Validate, first part: each message's JSON against its type's struct."""
-        decoded = []
-        for index, raw in enumerate(raws):
-            try:
-                decoded.append((index, raw, decode(raw, implied_type=self.implied_type)))
-            except Invalid as exc:
-                self.reject(index, raw, str(exc))
-        return decoded
+    def refuse(self, index: int, message_id: str | None) -> None:
+        self.rejected.append(Rejection(index, message_id, "this userId was erased and is suppressed"))
 
-    def accept_all(self, decoded: list[tuple[int, bytes, AnyMessage]], envelope: Envelope, facts: RequestFacts) -> None:
-        """Validate (the rules), enrich, and turn each message into the rows the store writes."""
-        browser = facts.kind == "browser"
-        fresh_ids = _new_ids(len(decoded))
-        for index, raw, msg in decoded:
-            try:
-                check(msg, ids_assigned=browser)
-                happened = enrich.correct_time(msg, self.received, self.received_iso, envelope.sent_at, browser=browser)
-            except Invalid as exc:
-                self.reject(index, raw, str(exc), msg.message_id)
-                continue
-            if self.rt.graph.is_suppressed(msg.user_id):
-                self.rejected.append(Rejection(index, msg.message_id, "this userId was erased and is suppressed"))
-                self.rt.counters["suppressed"] += 1
-                continue
-            if envelope.context:
-                msg.context = {**envelope.context, **msg.context}
-            if not self.rt.enricher.enrich(msg, facts):
-                self.dropped += 1
-                continue
-            if envelope.integrations:
-                msg.integrations = {**envelope.integrations, **msg.integrations}
-            msg.message_id = msg.message_id or next(fresh_ids)
-            msg.write_key = None
-            self._store(msg, enrich.to_ms(happened))
-
-    def _store(self, msg: AnyMessage, timestamp: int) -> None:
+    def add(self, msg: AnyMessage, timestamp: int) -> None:
+        """A message to store, with the identity links and traits it makes."""
         assert msg.message_id is not None
         self.batch.messages.append(
             StoredMessage(
@@ -166,13 +221,13 @@ class _Outcome:
                 _encode(msg),
             )
         )
-        links, traits = self.rt.graph.updates(msg, timestamp, self.received_ms)
+        links, traits = self.graph.updates(msg, timestamp, self.received_ms)
         self.batch.links += links
         self.batch.traits += traits
 
-    def answer(self, new_ids: set[str], anonymous_id: str | None, headers: dict[str, str]) -> Response:
+    def response(self, new_ids: set[str], anonymous_id: str | None, headers: dict[str, str]) -> Response:
         stored = self.batch.messages
-        result = {
+        result: dict[str, Any] = {
             "success": not self.rejected,
             "accepted": len(stored),
             "duplicates": len(stored) - len(new_ids),
@@ -182,8 +237,6 @@ class _Outcome:
         }
         if self.warning:
             result["warning"] = self.warning
-        if self.dropped:
-            self.rt.counters["bots_dropped"] += self.dropped
         status = 400 if self.rejected and not stored and not self.dropped else 200
         return json_response(result, status, headers)
 

@@ -1,11 +1,16 @@
-"""Validate one message: types and unknown keys (by the message structs), then the rules per type."""
+"""Validate one message: types and unknown keys (by the message structs), then the rules per type.
+
+`decode` turns a message's bytes into its struct; `check` applies the rules beyond types (IDs, names,
+orders) and reads the message's times, which it returns for enrichment's clock. Both raise `Invalid`,
+whose text says what is wrong and where; nothing here changes a message.
+"""
 
 from __future__ import annotations
 
 import math
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -57,14 +62,32 @@ def decode(raw: bytes, *, implied_type: str | None = None) -> AnyMessage:
         raise Invalid(f"not valid JSON: {why_not_json(raw, exc, ' of the message')}") from None
 
 
-def check(msg: AnyMessage, *, ids_assigned: bool) -> None:
-    """Rules beyond types. `ids_assigned`: the collector will supply an anonymousId (browser traffic)."""
-    for wire_name, value in (("messageId", msg.message_id), ("anonymousId", msg.anonymous_id), ("userId", msg.user_id)):
+class MessageTimes(NamedTuple):
+    """A message's own times, read by `check`: when it happened by the client's clock, and when it was sent."""
+
+    happened: datetime | None  # `timestamp`, else `originalTimestamp`
+    sent_at: datetime | None  # the message's own `sentAt`
+
+
+def check(msg: AnyMessage, *, ids_assigned: bool) -> MessageTimes:
+    """Rules beyond types; the message's times. `ids_assigned`: the collector supplies the anonymousId
+    (browser traffic: identify replaces whatever the client sent, so it is not checked here)."""
+    for wire_name, value in (("messageId", msg.message_id), ("userId", msg.user_id)):
         if value is not None:
             _check_id(wire_name, value)
+    if msg.anonymous_id is not None and not ids_assigned:
+        _check_id("anonymousId", msg.anonymous_id)
     if msg.anonymous_id is None and msg.user_id is None and not ids_assigned and not isinstance(msg, Alias):
         raise Invalid("a message needs `userId` or `anonymousId`")
-    # Times are parsed (and so checked) where they are used: enrich.correct_time.
+    _check_rules(msg)
+    original = msg.timestamp or msg.original_timestamp
+    return MessageTimes(
+        parse_time("timestamp" if msg.timestamp else "originalTimestamp", original) if original else None,
+        parse_time("sentAt", msg.sent_at) if msg.sent_at is not None else None,
+    )
+
+
+def _check_rules(msg: AnyMessage) -> None:
     match msg:
         case Track():
             _check_name("event", msg.event)

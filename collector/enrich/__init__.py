@@ -1,26 +1,26 @@
 """Enrich: what the request knew that the message did not say (DESIGN.md section 3).
 
-Per request: the client IP (trusted proxies only) and, for browsers, the User-Agent header. Per message:
-device/OS/browser and bot flag (`device`), location (`geo`), campaign and referrer (`campaign`), and
-the corrected time (`clock`). Enriched fields go where the Segment spec puts them in `context`; what a
-client sent itself is kept where both exist.
+Per request (`Enricher.facts`, from plain facts: the peer address and the headers): the client IP
+(trusted proxies only) and, for browsers, the User-Agent header. Per message: the corrected time
+(`clock`), device/OS/browser and bot flag (`device`), location (`geo`), campaign and referrer (`campaign`).
+Enriched fields go where the Segment spec puts them in `context`; what a client sent itself is kept where
+both exist.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
-
 from collector.config import Settings
 from collector.enrich import campaign, device
-from collector.enrich.clock import correct_time, iso, to_ms
+from collector.enrich.clock import correct_time, envelope_sent_at, iso, to_ms
 from collector.enrich.geo import GeoLookup
 from collector.enrich.network import IPAddress, client_ip, parse_ip, stored_ip
 from collector.types import AnyMessage, Page, SourceKind
 
-__all__ = ["Enricher", "RequestFacts", "correct_time", "iso", "to_ms"]
+__all__ = ["Enricher", "RequestFacts", "correct_time", "envelope_sent_at", "iso", "to_ms"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +41,11 @@ class Enricher:
     def close(self) -> None:
         self.geo.close()
 
-    def facts(self, request: Request, kind: SourceKind) -> RequestFacts:
+    def facts(self, kind: SourceKind, peer: str | None, headers: Mapping[str, str]) -> RequestFacts:
+        """What a request tells of its sender: for browser traffic, the client IP (the socket `peer`, or
+        forwarding headers from trusted proxies) and the User-Agent. `headers` keys are lower case."""
         if kind == "server":
             return RequestFacts(kind, None, None)
-        peer = request.client.host if request.client else None
-        headers = request.headers
         ip = client_ip(peer, headers.get("x-forwarded-for"), headers.get("forwarded"), self.trusted)
         return RequestFacts(kind, ip, headers.get("user-agent"))
 

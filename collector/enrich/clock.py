@@ -9,7 +9,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 
 from collector.types import AnyMessage
-from collector.validate import parse_time
+from collector.validate import MessageTimes
 
 # A corrected time further ahead than this is the client's mistake; such messages get receivedAt.
 MAX_FUTURE = timedelta(minutes=5)
@@ -28,24 +28,37 @@ def to_ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
 
 
+def envelope_sent_at(value: str | None) -> datetime | None:
+    """A batch's own `sentAt`, if readable (an unreadable one means no correction, not a rejection)."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
 def correct_time(
-    msg: AnyMessage, received: datetime, received_iso: str, envelope_sent_at: str | None, *, browser: bool = False
+    msg: AnyMessage,
+    times: MessageTimes,
+    received: datetime,
+    received_iso: str,
+    batch_sent_at: datetime | None,
+    *,
+    browser: bool = False,
 ) -> datetime:
     """Set receivedAt/originalTimestamp/timestamp on `msg`; return the corrected event time.
 
-    Raises Invalid for a message time that is not ISO 8601 with a zone.
+    `times` are the message's own, as validation read them; `batch_sent_at` the envelope's `sentAt`.
     """
     msg.received_at = received_iso
-    original = msg.timestamp or msg.original_timestamp
-    if original is None:
+    if times.happened is None:
         msg.timestamp = received_iso
         return received
-    msg.original_timestamp = original
-    happened = parse_time("timestamp" if msg.timestamp else "originalTimestamp", original)
-    sent_at = parse_time("sentAt", msg.sent_at) if msg.sent_at is not None else None
-    if sent_at is None and envelope_sent_at is not None:
-        with contextlib.suppress(ValueError):  # an unreadable envelope sentAt: no correction
-            sent_at = parse_time("sentAt", envelope_sent_at)
+    msg.original_timestamp = msg.timestamp or msg.original_timestamp
+    happened = times.happened
+    sent_at = times.sent_at or batch_sent_at
     if sent_at is not None:
         with contextlib.suppress(OverflowError):  # times at the ends of the calendar: no correction
             happened = received - (sent_at - happened)
