@@ -250,7 +250,7 @@ class AsyncClient(Calls):
         return None
 
     async def _send(self, http: httpx.AsyncClient, batch: list[bytes], deadline: float | None) -> Any:
-        delivery = Delivery(batch, self.opts.policy, self._report)
+        delivery = Delivery(batch, self.opts.policy, self._report, self._warn)
         while delivery.pending:
             response: httpx.Response | None = None
             error: Exception | None = None

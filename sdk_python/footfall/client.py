@@ -45,6 +45,7 @@ class Calls:
 
     opts: Options
     stats: Stats
+    _warned = False  # the collector's `warning` has been logged: once per client, not once per batch
 
     def _submit(self, data: bytes) -> bool:
         raise NotImplementedError
@@ -214,6 +215,12 @@ class Calls:
         body = {"event": "Order Completed", "properties": props}
         return self._message("track", user_id, anonymous_id, context, timestamp, integrations, message_id, body)
 
+    def _warn(self, text: str) -> None:
+        """Log a `warning` the collector put in an answer (e.g. a backend sending with the public browser key)."""
+        if not self._warned:
+            self._warned = True
+            log.warning("footfall: the collector at %s warns: %s", self.opts.host, text)
+
     def _report(self, error: DeliveryError, batch: list[bytes]) -> None:
         """Tell the log and `on_error` about messages that will not be stored. Never raises."""
         self.stats.failed += len(batch)
@@ -309,7 +316,7 @@ class Client(Calls):
             return False
         if self.opts.sync_mode:
             assert self._http is not None
-            return send_batch(self._http, self.opts, [data], self._report, self._never)
+            return send_batch(self._http, self.opts, [data], self._report, self._warn, self._never)
         assert self._worker is not None
         if self._worker.submit(data):
             return True
@@ -332,7 +339,7 @@ class Client(Calls):
                 if self.opts.sync_mode:
                     self._http = http_client(self.opts)
                 else:
-                    self._worker = Worker(self.opts, self._report)
+                    self._worker = Worker(self.opts, self._report, self._warn)
                 self._pid = os.getpid()
         return True
 

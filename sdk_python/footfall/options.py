@@ -57,7 +57,7 @@ class Options:
 
     @property
     def policy(self) -> Policy:
-        return Policy(self.max_retries, self.retry_delay, self.max_retry_delay, self.gzip)
+        return Policy(self.max_retries, self.retry_delay, self.max_retry_delay, self.gzip, self.host)
 
     @property
     def url(self) -> str:

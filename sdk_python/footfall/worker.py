@@ -18,7 +18,7 @@ from collections import deque
 import httpx
 
 from footfall.options import Options
-from footfall.transport import MAX_BATCH_BYTES, Delivery, Report, headers
+from footfall.transport import MAX_BATCH_BYTES, Delivery, Report, Warn, headers
 
 log = logging.getLogger("footfall")
 
@@ -26,10 +26,10 @@ _NEVER = sys.maxsize
 
 
 def send_batch(
-    http: httpx.Client, opts: Options, messages: list[bytes], report: Report, stopping: threading.Event
+    http: httpx.Client, opts: Options, messages: list[bytes], report: Report, warn: Warn, stopping: threading.Event
 ) -> bool:
     """Deliver one batch on this thread, waiting between retries unless `stopping` is set; True if all stored."""
-    delivery = Delivery(messages, opts.policy, report)
+    delivery = Delivery(messages, opts.policy, report, warn)
     while delivery.pending:
         response: httpx.Response | None = None
         error: Exception | None = None
@@ -53,9 +53,10 @@ def http_client(opts: Options) -> httpx.Client:
 
 
 class Worker:
-    def __init__(self, opts: Options, report: Report) -> None:
+    def __init__(self, opts: Options, report: Report, warn: Warn) -> None:
         self.opts = opts
         self.report = report
+        self.warn = warn
         self.buffer: deque[bytes] = deque()
         self.limit = opts.max_queue_size
         self.want = _NEVER  # the sender is waiting for this many buffered messages (wake it then)
@@ -116,7 +117,7 @@ class Worker:
             batch = self._take()
             try:
                 if batch:
-                    send_batch(self.http, self.opts, batch, self.report, self.stopping)
+                    send_batch(self.http, self.opts, batch, self.report, self.warn, self.stopping)
             except Exception:  # a bug here must not end the thread: log it, count the batch as lost, go on
                 log.exception("footfall: failed to send a batch of %d messages", len(batch))
             finally:

@@ -82,3 +82,15 @@ def test_queued_messages_are_sent_when_asyncio_run_ends(collector: Collector) ->
     )
     assert done.returncode == 0, done.stderr
     assert [m["messageId"] for m in exported_until(collector, 1)] == ["async-exit"]
+
+
+async def test_given_up_names_the_collector_and_the_refused_connection(collector: Collector) -> None:
+    await asyncio.to_thread(collector.stop)
+    errors = Errors()
+    async with footfall.AsyncClient(
+        collector.server_key, host=collector.url, on_error=errors, max_retries=1, retry_delay=0
+    ) as client:
+        client.track("u1", "Ping")
+        assert await client.flush(timeout=10)
+    [(error, _)] = errors.calls
+    assert str(error) == f"gave up after 1 retries sending to {collector.url}: last attempt: connection refused"

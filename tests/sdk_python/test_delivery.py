@@ -181,3 +181,39 @@ def test_413_splits_the_batch_and_sends_both_halves(collector: Collector) -> Non
         assert proxy.seen == [413, 200, 200] and errors.calls == []
         assert len(exported_until(collector, 10)) == 10
         client.shutdown()
+
+
+def test_given_up_names_the_collector_and_what_the_last_attempt_met(collector: Collector) -> None:
+    collector.stop()
+    errors = Errors()
+    client = footfall.Client(collector.server_key, host=collector.url, on_error=errors, max_retries=2, retry_delay=0)
+    client.track("u1", "Ping")
+    assert client.flush(timeout=10)
+    [(error, _)] = errors.calls
+    assert isinstance(error, footfall.GaveUp)
+    assert str(error) == f"gave up after 2 retries sending to {collector.url}: last attempt: connection refused"
+    client.shutdown()
+
+    collector.start()
+    faults = [(503, {}, "storage unavailable")] * 3
+    with FaultProxy(collector.url, faults) as proxy:
+        errors = Errors()
+        client = footfall.Client(collector.server_key, host=proxy.url, on_error=errors, max_retries=2, retry_delay=0)
+        client.track("u1", "Ping")
+        assert client.flush(timeout=10)
+        [(error, _)] = errors.calls
+        assert isinstance(error, footfall.GaveUp)
+        last = "503 Service Unavailable (storage unavailable)"
+        assert str(error) == f"gave up after 2 retries sending to {proxy.url}: last attempt: {last}"
+        client.shutdown()
+
+
+def test_401_says_the_write_key_is_not_the_collectors(collector: Collector) -> None:
+    errors = Errors()
+    client = footfall.Client("not-a-key", host=collector.url, on_error=errors)
+    client.track("u1", "Ping")
+    assert client.flush(timeout=10)
+    [(error, _)] = errors.calls
+    assert isinstance(error, footfall.APIError) and error.status == 401
+    assert error.message == f"the write key is not one of this collector's keys ({collector.url})"
+    client.shutdown()
