@@ -32,10 +32,9 @@ import httpx
 
 from footfall.errors import APIError, DeliveryError, GaveUp, Rejected
 from footfall.messages import now
+from footfall.options import Options
 from footfall.version import VERSION
 
-# The collector takes 500 KB a batch; leave room for the envelope around the messages.
-MAX_BATCH_BYTES = 500 * 1024 - 256
 RETRY_STATUSES = frozenset({408, 429})
 
 Report = Callable[[DeliveryError, list[bytes]], None]
@@ -156,23 +155,12 @@ def _reason(response: httpx.Response, body: dict[str, Any]) -> str:
     return str(body.get("error") or response.text[:200] or response.reason_phrase)
 
 
-@dataclass
-class Policy:
-    """The numbers the retry loop needs, from the client's options."""
-
-    max_retries: int
-    retry_delay: float
-    max_retry_delay: float
-    gzip: bool
-    host: str  # named in what is reported
-
-
 class Delivery:
     """One batch's journey through the retry table; the sync and async senders drive it the same way."""
 
-    def __init__(self, messages: list[bytes], policy: Policy, report: Report, warn: Warn) -> None:
+    def __init__(self, messages: list[bytes], opts: Options, report: Report, warn: Warn) -> None:
         self.pending = [messages]  # batches still to send; a 413 splits one into two
-        self.policy = policy
+        self.opts = opts
         self.report = report
         self.warn = warn
         self.attempt = 0
@@ -180,12 +168,12 @@ class Delivery:
 
     def request(self) -> bytes:
         data = body(self.pending[0])
-        return compress(data) if self.policy.gzip else data
+        return compress(data) if self.opts.gzip else data
 
     def after(self, response: httpx.Response | None, exc: Exception | None) -> float | None:
         """Record the outcome of sending `pending[0]`; returns how long to wait before the next send."""
         batch = self.pending[0]
-        step = Step(retry=True) if response is None else judge(response, len(batch), self.policy.host)
+        step = Step(retry=True) if response is None else judge(response, len(batch), self.opts.host)
         cause = exc if response is None else step.error
         if step.warning is not None:
             self.warn(step.warning)
@@ -193,8 +181,8 @@ class Delivery:
             half = len(batch) // 2
             self.pending[:1] = [batch[:half], batch[half:]]
             return 0.0
-        if step.retry and self.attempt < self.policy.max_retries:
-            delay = backoff(self.attempt, self.policy.retry_delay, self.policy.max_retry_delay, step.delay)
+        if step.retry and self.attempt < self.opts.max_retries:
+            delay = backoff(self.attempt, self.opts.retry_delay, self.opts.max_retry_delay, step.delay)
             self.attempt += 1
             return delay
         self.pending.pop(0)
@@ -203,7 +191,7 @@ class Delivery:
         if step.rejected is not None and step.error is not None:
             self.report(step.error, [batch[i] for i in step.rejected if 0 <= i < len(batch)])
         elif step.retry:
-            tried = f"gave up after {self.policy.max_retries} retries sending to {self.policy.host}"
+            tried = f"gave up after {self.opts.max_retries} retries sending to {self.opts.host}"
             self.report(GaveUp(f"{tried}: last attempt: {last_attempt(response, exc)}", cause), batch)
         elif step.error is not None:
             self.report(step.error, batch)

@@ -7,7 +7,8 @@ import logging
 import footfall
 import httpx
 import pytest
-from footfall.transport import Delivery, Policy
+from footfall.options import Options
+from footfall.transport import Delivery
 
 from tests.sdk_python.faults import AnsweringServer
 
@@ -17,9 +18,13 @@ ANSWER = {"success": True, "accepted": 1, "duplicates": 0, "rejected": [], "warn
 
 def test_an_answer_with_a_warning_passes_it_on() -> None:
     warnings: list[str] = []
-    delivery = Delivery([b"{}"], Policy(0, 0, 0, False, "http://c.test"), lambda e, b: None, warnings.append)
+    delivery = Delivery(
+        [b"{}"], Options(write_key="sk", host="http://c.test", max_retries=0), lambda e, b: None, warnings.append
+    )
     delivery.after(httpx.Response(200, json=ANSWER), None)
-    delivery = Delivery([b"{}"], Policy(0, 0, 0, False, "http://c.test"), lambda e, b: None, warnings.append)
+    delivery = Delivery(
+        [b"{}"], Options(write_key="sk", host="http://c.test", max_retries=0), lambda e, b: None, warnings.append
+    )
     delivery.after(httpx.Response(200, json={**ANSWER, "warning": None}), None)
     assert warnings == [WARNING] and not delivery.pending
 
