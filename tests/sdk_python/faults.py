@@ -96,7 +96,7 @@ def hanging_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     finally:
         stop.set()
-        thread.join()
+        thread.join(10)
         for conn in held:
             conn.close()
         listener.close()

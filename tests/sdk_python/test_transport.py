@@ -1,36 +1,23 @@
-"""The retry table and the deadlines, against the real collector and real network faults in front of it."""
+"""footfall/transport.py: the retry table, against the real collector and real network faults in front of it."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import footfall
+import httpx
+from footfall.options import Options
+from footfall.transport import Delivery
 
 from tests.conftest import Collector
-from tests.sdk_python.faults import FaultProxy, hanging_server
-from tests.sdk_python.helpers import Errors, exported_until
-
-FAST_RETRIES = {"retry_delay": 0.02, "max_retry_delay": 0.2, "max_retries": 100}
-
-
-def test_collector_down_then_up_loses_nothing_within_the_queue_bound(collector: Collector) -> None:
-    collector.stop()
-    errors = Errors()
-    client = footfall.Client(
-        collector.server_key, host=collector.url, max_queue_size=200, flush_at=50, on_error=errors, **FAST_RETRIES
-    )
-    taken = [client.track("u1", "Ping", {"i": i}, message_id=f"down-{i}") for i in range(300)]
-    queued = [f"down-{i}" for i, ok in enumerate(taken) if ok]
-    # The queue holds 200 and the sender holds one batch of 50 while the collector is down: the rest is
-    # refused at the call (False), counted, and never silently lost.
-    assert 200 <= len(queued) <= 250 and client.stats.dropped == 300 - len(queued)
-    assert not client.flush(timeout=0.3)  # still down: flush says it did not finish
-    collector.start()
-    assert client.flush(timeout=30)
-    assert sorted(m["messageId"] for m in exported_until(collector, len(queued))) == sorted(queued)
-    assert errors.calls == []
-    client.shutdown()
+from tests.sdk_python.faults import FaultProxy
+from tests.sdk_python.helpers import (
+    ANSWER,
+    FAST_RETRIES,
+    WARNING,
+    Errors,
+    exported_until,
+)
 
 
 def test_429_and_500_are_retried_until_stored(collector: Collector) -> None:
@@ -108,69 +95,6 @@ def test_messages_rejected_in_a_200_are_reported_and_the_rest_stored(collector: 
     client.shutdown()
 
 
-def test_on_error_that_raises_does_not_stop_the_sender(collector: Collector) -> None:
-    def explode(error: Exception, batch: list[dict[str, object]]) -> None:
-        raise RuntimeError("user callback bug")
-
-    client = footfall.Client(collector.server_key, host=collector.url, on_error=explode)
-    client.track("u1", "Order Completed", {"total": 5})
-    assert client.flush(timeout=10)
-    client.track("u1", "Ping", message_id="after")
-    assert client.flush(timeout=10)
-    assert [m["messageId"] for m in collector.export()] == ["after"]
-    client.shutdown()
-
-
-def test_flush_and_shutdown_return_by_their_deadline_when_the_collector_hangs() -> None:
-    with hanging_server() as url:
-        errors = Errors()
-        client = footfall.Client("sk", host=url, timeout=30, on_error=errors)
-        for i in range(5):
-            client.track("u1", "Ping", message_id=f"hang-{i}")
-        started = time.monotonic()
-        assert client.flush(timeout=0.5) is False
-        assert client.shutdown(timeout=0.5) is False
-        assert time.monotonic() - started < 5  # generous: the request itself would wait 30 s
-        assert client.track("u1", "Ping") is False  # after shutdown: refused, counted
-        assert client.stats.dropped == 1
-
-
-def test_shutdown_during_retries_reports_what_it_gives_up(collector: Collector) -> None:
-    collector.stop()
-    errors = Errors()
-    client = footfall.Client(collector.server_key, host=collector.url, on_error=errors, retry_delay=0.05)
-    for i in range(3):
-        client.track("u1", "Ping", message_id=f"late-{i}")
-    assert client.shutdown(timeout=1) is False
-    assert sorted(m["messageId"] for m in errors.messages) == ["late-0", "late-1", "late-2"]
-    assert all(isinstance(e, footfall.GaveUp) for e, _ in errors.calls)
-
-
-def test_many_threads_share_one_client_and_nothing_is_lost(collector: Collector) -> None:
-    client = footfall.Client(collector.server_key, host=collector.url, flush_at=37)
-
-    def work(t: int) -> None:
-        for i in range(500):
-            assert client.track(f"u{t}", "Ping", {"i": i}, message_id=f"t{t}-{i}")
-
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert client.flush(timeout=30)
-    assert client.pending == 0
-    assert len({m["messageId"] for m in exported_until(collector, 2000)}) == 2000
-    client.shutdown()
-
-
-def test_a_lone_message_goes_after_flush_interval_without_a_flush(collector: Collector) -> None:
-    client = footfall.Client(collector.server_key, host=collector.url, flush_interval=0.2)
-    client.track("u1", "Ping", message_id="by-time")
-    assert [m["messageId"] for m in exported_until(collector, 1, timeout=10)] == ["by-time"]
-    client.shutdown()
-
-
 def test_413_splits_the_batch_and_sends_both_halves(collector: Collector) -> None:
     with FaultProxy(collector.url, [(413, {})]) as proxy:
         errors = Errors()
@@ -217,3 +141,16 @@ def test_401_says_the_write_key_is_not_the_collectors(collector: Collector) -> N
     assert isinstance(error, footfall.APIError) and error.status == 401
     assert error.message == f"the write key is not one of this collector's keys ({collector.url})"
     client.shutdown()
+
+
+def test_an_answer_with_a_warning_passes_it_on() -> None:
+    warnings: list[str] = []
+    delivery = Delivery(
+        [b"{}"], Options(write_key="sk", host="http://c.test", max_retries=0), lambda e, b: None, warnings.append
+    )
+    delivery.after(httpx.Response(200, json=ANSWER), None)
+    delivery = Delivery(
+        [b"{}"], Options(write_key="sk", host="http://c.test", max_retries=0), lambda e, b: None, warnings.append
+    )
+    delivery.after(httpx.Response(200, json={**ANSWER, "warning": None}), None)
+    assert warnings == [WARNING] and not delivery.pending
