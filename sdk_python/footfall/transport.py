@@ -9,8 +9,10 @@
 | 429                                         | retry; wait `Retry-After` (capped), else backoff              |
 | 408                                         | retry with backoff                                            |
 | 413                                         | split the batch in two and send each half; one message: drop  |
-| any other 4xx (400, 401, 403, 404, ...)     | drop the batch, report `APIError` to `on_error`               |
-| retries used up, or shutdown while waiting  | drop the batch, report `GaveUp` to `on_error`                 |
+| 401                                         | drop; `APIError`: the write key is not one of the collector's |
+| any other 4xx (400, 403, 404, ...)          | drop the batch, report `APIError` to `on_error`               |
+| retries used up, or shutdown while waiting  | drop; `GaveUp` names the host and what the last attempt met   |
+| any answer with a `warning` field           | the client logs it at WARNING, once per client                |
 
 Backoff: attempt n waits `retry_delay * 2**n`, at most `max_retry_delay`, times a random factor in
 [0.5, 1]. A retried batch is harmless: the collector stores each `messageId` once, forever.
