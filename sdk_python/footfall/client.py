@@ -7,6 +7,8 @@ returns False (`debug=True` makes it raise `InvalidCall` instead). Bad options r
 from __future__ import annotations
 
 import atexit
+import functools
+import inspect
 import logging
 import os
 import threading
@@ -15,20 +17,23 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
 from footfall import messages
 from footfall.errors import DeliveryError, GaveUp, InvalidCall
 from footfall.messages import Id
-from footfall.options import DEFAULT_HOST, OnError, Options
+from footfall.options import Options
 from footfall.transport import decode_all
-from footfall.worker import Worker, http_client, send_batch
+from footfall.worker import ThreadWorker, http_client, send_batch
 
 log = logging.getLogger("footfall")
 
 Props = Mapping[str, Any]
+Message = dict[str, Any]
+C = TypeVar("C", bound="Calls")
+P = ParamSpec("P")
 
 
 @dataclass
@@ -40,40 +45,40 @@ class Stats:
     failed: int = 0  # queued but not stored: reported to on_error
 
 
+def tracking_call(build: Callable[Concatenate[C, P], dict[str, Any]]) -> Callable[Concatenate[C, P], bool]:
+    """A tracking call: `build` checks the arguments and returns the message; this encodes and queues it.
+
+    The one place where a bad call (`InvalidCall` from `build` or from encoding) is logged, counted in
+    `stats.invalid` and turned into False; with `debug=True` it is raised instead.
+    """
+
+    @functools.wraps(build)
+    def call(self: C, /, *args: P.args, **kwargs: P.kwargs) -> bool:
+        try:
+            data = messages.encode(build(self, *args, **kwargs))
+        except InvalidCall as exc:
+            self.stats.invalid += 1
+            if self.opts.debug:
+                raise
+            log.warning("footfall: call ignored: %s", exc)
+            return False
+        return self._submit(data)
+
+    call.__signature__ = inspect.signature(build).replace(return_annotation="bool")  # type: ignore[attr-defined]
+    return call
+
+
 class Calls:
     """The Segment-compatible tracking calls. Subclasses say what `_submit` does with an encoded message."""
 
     opts: Options
     stats: Stats
+    _warned = False  # the collector's `warning` has been logged: once per client, not once per batch
 
     def _submit(self, data: bytes) -> bool:
         raise NotImplementedError
 
-    def _message(
-        self,
-        kind: str,
-        user_id: Any,
-        anonymous_id: Any,
-        context: Any,
-        timestamp: Any,
-        integrations: Any,
-        message_id: Any,
-        body: dict[str, Any],
-    ) -> bool:
-        try:
-            msg = messages.build(kind, user_id, anonymous_id, context, timestamp, integrations, message_id, body)
-            data = messages.encode(msg)
-        except InvalidCall as exc:
-            return self._invalid(exc)
-        return self._submit(data)
-
-    def _invalid(self, exc: InvalidCall) -> bool:
-        self.stats.invalid += 1
-        if self.opts.debug:
-            raise exc
-        log.warning("footfall: call ignored: %s", exc)
-        return False
-
+    @tracking_call
     def track(
         self,
         user_id: Id | None = None,
@@ -84,17 +89,15 @@ class Calls:
         anonymous_id: Id | None = None,
         integrations: Props | None = None,
         message_id: str | None = None,
-    ) -> bool:
+    ) -> Message:
         """Record that `user_id` (or `anonymous_id`) did `event`. True if queued (or sent, in sync mode).
 
         Example: `client.track("u42", "Signed Up", {"plan": "pro"})`
         """
-        try:
-            body = messages.track_body(event, properties)
-        except InvalidCall as exc:
-            return self._invalid(exc)
-        return self._message("track", user_id, anonymous_id, context, timestamp, integrations, message_id, body)
+        body = messages.track_body(event, properties)
+        return messages.build("track", user_id, anonymous_id, context, timestamp, integrations, message_id, body)
 
+    @tracking_call
     def page(
         self,
         user_id: Id | None = None,
@@ -106,14 +109,12 @@ class Calls:
         anonymous_id: Id | None = None,
         integrations: Props | None = None,
         message_id: str | None = None,
-    ) -> bool:
+    ) -> Message:
         """Record a page view (properties: url, path, referrer, title, search)."""
-        try:
-            body = messages.page_body(name, category, properties)
-        except InvalidCall as exc:
-            return self._invalid(exc)
-        return self._message("page", user_id, anonymous_id, context, timestamp, integrations, message_id, body)
+        body = messages.page_body(name, category, properties)
+        return messages.build("page", user_id, anonymous_id, context, timestamp, integrations, message_id, body)
 
+    @tracking_call
     def screen(
         self,
         user_id: Id | None = None,
@@ -125,14 +126,12 @@ class Calls:
         anonymous_id: Id | None = None,
         integrations: Props | None = None,
         message_id: str | None = None,
-    ) -> bool:
+    ) -> Message:
         """Record a screen view in an app."""
-        try:
-            body = messages.page_body(name, category, properties)
-        except InvalidCall as exc:
-            return self._invalid(exc)
-        return self._message("screen", user_id, anonymous_id, context, timestamp, integrations, message_id, body)
+        body = messages.page_body(name, category, properties)
+        return messages.build("screen", user_id, anonymous_id, context, timestamp, integrations, message_id, body)
 
+    @tracking_call
     def identify(
         self,
         user_id: Id | None = None,
@@ -142,14 +141,12 @@ class Calls:
         anonymous_id: Id | None = None,
         integrations: Props | None = None,
         message_id: str | None = None,
-    ) -> bool:
+    ) -> Message:
         """Tie a user to their traits (and, with both IDs, an anonymous visitor to the user)."""
-        try:
-            body = messages.traits_body(traits)
-        except InvalidCall as exc:
-            return self._invalid(exc)
-        return self._message("identify", user_id, anonymous_id, context, timestamp, integrations, message_id, body)
+        body = messages.traits_body(traits)
+        return messages.build("identify", user_id, anonymous_id, context, timestamp, integrations, message_id, body)
 
+    @tracking_call
     def group(
         self,
         user_id: Id | None = None,
@@ -160,14 +157,12 @@ class Calls:
         anonymous_id: Id | None = None,
         integrations: Props | None = None,
         message_id: str | None = None,
-    ) -> bool:
+    ) -> Message:
         """Put a user in a group (a company, a team, an account) with the group's traits."""
-        try:
-            body = messages.group_body(group_id, traits)
-        except InvalidCall as exc:
-            return self._invalid(exc)
-        return self._message("group", user_id, anonymous_id, context, timestamp, integrations, message_id, body)
+        body = messages.group_body(group_id, traits)
+        return messages.build("group", user_id, anonymous_id, context, timestamp, integrations, message_id, body)
 
+    @tracking_call
     def alias(
         self,
         previous_id: Id | None = None,
@@ -176,14 +171,12 @@ class Calls:
         timestamp: datetime | None = None,
         integrations: Props | None = None,
         message_id: str | None = None,
-    ) -> bool:
+    ) -> Message:
         """Say that `previous_id` and `user_id` are the same person."""
-        try:
-            body = messages.alias_body(previous_id, user_id)
-        except InvalidCall as exc:
-            return self._invalid(exc)
-        return self._message("alias", user_id, None, context, timestamp, integrations, message_id, body)
+        body = messages.alias_body(previous_id, user_id)
+        return messages.build("alias", user_id, None, context, timestamp, integrations, message_id, body)
 
+    @tracking_call
     def purchase(
         self,
         user_id: Id | None = None,
@@ -199,7 +192,7 @@ class Calls:
         anonymous_id: Id | None = None,
         integrations: Props | None = None,
         message_id: str | None = None,
-    ) -> bool:
+    ) -> Message:
         """Track `Order Completed` as Segment's e-commerce spec has it.
 
         Needs `order_id`, a numeric `total` (or `revenue`) and an ISO 4217 `currency`; `products` is a
@@ -207,12 +200,15 @@ class Calls:
 
         Example: `client.purchase("u42", "o-1001", 59.90, "EUR", [{"sku": "B-1", "price": 29.95, "quantity": 2}])`
         """
-        try:
-            props = messages.order_properties(order_id, total, revenue, currency, products, properties)
-        except InvalidCall as exc:
-            return self._invalid(exc)
+        props = messages.order_properties(order_id, total, revenue, currency, products, properties)
         body = {"event": "Order Completed", "properties": props}
-        return self._message("track", user_id, anonymous_id, context, timestamp, integrations, message_id, body)
+        return messages.build("track", user_id, anonymous_id, context, timestamp, integrations, message_id, body)
+
+    def _warn(self, text: str) -> None:
+        """Log a `warning` the collector put in an answer (e.g. a backend sending with the public browser key)."""
+        if not self._warned:
+            self._warned = True
+            log.warning("footfall: the collector at %s warns: %s", self.opts.host, text)
 
     def _report(self, error: DeliveryError, batch: list[bytes]) -> None:
         """Tell the log and `on_error` about messages that will not be stored. Never raises."""
@@ -228,72 +224,19 @@ class Calls:
 class Client(Calls):
     """A Footfall client: queue messages from any thread; a background thread sends them in batches.
 
-    Args:
-        write_key: the collector's server write key (sent as HTTP Basic user name).
-        host: the collector's base URL.
-        on_error: `on_error(error, messages)`, called on the sender thread for messages that will not be
-            stored (see `footfall.errors`). Exceptions it raises are logged and ignored.
-        debug: make bad tracking calls raise `InvalidCall` instead of logging and returning False.
-        send: False sends nothing (calls are validated and return True): for tests and local runs.
-        sync_mode: send each message on the calling thread before returning (serverless, short scripts).
-        max_queue_size: messages held in memory; when full, calls return False and count a drop.
-        flush_at / flush_interval: a batch goes when it has this many messages, or this many seconds
-            after its first message (or when it nears the collector's 500 KB batch limit).
-        gzip: compress request bodies.
-        timeout: seconds for one HTTP request.
-        max_retries / retry_delay / max_retry_delay: the retry table's numbers (see `footfall.transport`).
-        shutdown_timeout: the bound on `shutdown()` and on the flush at interpreter exit.
-        flush_at_exit: flush at interpreter exit (bounded by `shutdown_timeout`).
-        transport: an `httpx.BaseTransport` to send through (tests, custom proxies).
-        upload_size / upload_interval: Segment's names for flush_at / flush_interval.
+    `Client(write_key, host, **options)`: the options, by keyword, are `footfall.options.Options`'s
+    (`on_error`, `debug`, `send`, `sync_mode`, `max_queue_size`, `flush_at`, `flush_interval`, `gzip`,
+    `timeout`, `max_retries`, `retry_delay`, `max_retry_delay`, `shutdown_timeout`, `flush_at_exit`,
+    `transport`, an `httpx.BaseTransport`), plus Segment's `upload_size` / `upload_interval` for
+    `flush_at` / `flush_interval`. A bad or unknown option raises here.
     """
 
-    def __init__(
-        self,
-        write_key: str | None = None,
-        host: str | None = None,
-        *,
-        on_error: OnError | None = None,
-        debug: bool = False,
-        send: bool = True,
-        sync_mode: bool = False,
-        max_queue_size: int = 10_000,
-        flush_at: int = 100,
-        flush_interval: float = 0.5,
-        gzip: bool = True,
-        timeout: float = 15.0,
-        max_retries: int = 10,
-        retry_delay: float = 0.5,
-        max_retry_delay: float = 30.0,
-        shutdown_timeout: float = 5.0,
-        flush_at_exit: bool = True,
-        transport: httpx.BaseTransport | None = None,
-        upload_size: int | None = None,
-        upload_interval: float | None = None,
-    ) -> None:
-        self.opts = Options(
-            write_key,  # type: ignore[arg-type]  # checked by Options
-            host or DEFAULT_HOST,
-            on_error,
-            debug,
-            send,
-            sync_mode,
-            max_queue_size,
-            upload_size if upload_size is not None else flush_at,
-            upload_interval if upload_interval is not None else flush_interval,
-            gzip,
-            timeout,
-            max_retries,
-            retry_delay,
-            max_retry_delay,
-            shutdown_timeout,
-            flush_at_exit,
-            transport,
-        )
+    def __init__(self, write_key: str | None = None, host: str | None = None, **options: Any) -> None:
+        self.opts = Options.of(write_key, host, options)
         self.stats = Stats()
         self._lock = threading.Lock()
         self._pid: int | None = None  # the process the worker (or sync HTTP client) belongs to
-        self._worker: Worker | None = None
+        self._worker: ThreadWorker | None = None
         self._http: httpx.Client | None = None
         self._closed = False
         self._never = threading.Event()
@@ -309,7 +252,7 @@ class Client(Calls):
             return False
         if self.opts.sync_mode:
             assert self._http is not None
-            return send_batch(self._http, self.opts, [data], self._report, self._never)
+            return send_batch(self._http, self.opts, [data], self._report, self._warn, self._never)
         assert self._worker is not None
         if self._worker.submit(data):
             return True
@@ -332,14 +275,14 @@ class Client(Calls):
                 if self.opts.sync_mode:
                     self._http = http_client(self.opts)
                 else:
-                    self._worker = Worker(self.opts, self._report)
+                    self._worker = ThreadWorker(self.opts, self._report, self._warn)
                 self._pid = os.getpid()
         return True
 
     @property
     def pending(self) -> int:
         """Messages queued in this process and not yet done with (stored, or reported)."""
-        return self._worker.pending() if self._worker is not None and self._pid == os.getpid() else 0
+        return self._worker.pending if self._worker is not None and self._pid == os.getpid() else 0
 
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Send everything queued now; return True once it is all done with, False if `timeout` passed first.

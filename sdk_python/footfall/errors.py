@@ -47,8 +47,10 @@ class Rejected(DeliveryError):
 
 
 class GaveUp(DeliveryError):
-    """Delivery stopped without success; `cause` is the last error seen (None when shut down first)."""
+    """Delivery stopped without success. `reason` says why, naming the collector and what its last attempt met
+    (`connection refused`, `503 Service Unavailable (...)`); `cause` is that last error (None when shut down first)."""
 
     def __init__(self, reason: str, cause: BaseException | None = None) -> None:
-        super().__init__(reason if cause is None else f"{reason}: {cause}")
+        super().__init__(reason)
+        self.reason = reason
         self.cause = cause

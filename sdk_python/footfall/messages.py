@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
@@ -91,8 +92,18 @@ def new_id() -> str:
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
+_second: tuple[int, str] = (-1, "")  # the last second formatted, and its text: most calls reuse it
+
+
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    """The time in UTC as ISO 8601 with milliseconds (`2026-01-02T03:04:05.678Z`)."""
+    global _second
+    t = time.time()
+    second = int(t)
+    cached = _second
+    if cached[0] != second:
+        cached = _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{int((t - second) * 1000):03d}Z"
 
 
 def encode(msg: dict[str, Any]) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -10,15 +11,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
+Fault = tuple[int, dict[str, str]] | tuple[int, dict[str, str], str]  # status, headers[, the error message]
+
 
 class FaultProxy:
     """An HTTP proxy that answers the first requests with canned failures, then forwards to `upstream`.
 
-    `faults` is a list of (status, headers) answered in order, one per request; after that every request
-    is forwarded as it came (body, auth, content encoding) and the collector's answer is relayed.
+    `faults` is a list of (status, headers) or (status, headers, error message) answered in order, one per
+    request; after that every request is forwarded as it came (body, auth, content encoding) and the
+    collector's answer is relayed.
     """
 
-    def __init__(self, upstream: str, faults: list[tuple[int, dict[str, str]]]) -> None:
+    def __init__(
+        self, upstream: str, faults: list[tuple[int, dict[str, str]] | tuple[int, dict[str, str], str]]
+    ) -> None:
         self.upstream = upstream
         self.faults = list(faults)
         self.seen: list[int] = []  # the status answered to each request, in order
@@ -31,7 +37,9 @@ class FaultProxy:
                 with proxy._lock:
                     fault = proxy.faults.pop(0) if proxy.faults else None
                 if fault is not None:
-                    status, headers, content = fault[0], fault[1], b'{"success":false,"error":"injected"}'
+                    said = fault[2] if len(fault) > 2 else "injected"
+                    status, headers = fault[0], fault[1]
+                    content = json.dumps({"success": False, "error": said}).encode()
                 else:
                     keep = ("authorization", "content-type", "content-encoding")
                     forwarded = {k: v for k, v in self.headers.items() if k.lower() in keep}
@@ -88,7 +96,44 @@ def hanging_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     finally:
         stop.set()
-        thread.join()
+        thread.join(10)
         for conn in held:
             conn.close()
         listener.close()
+
+
+class AnsweringServer:
+    """A real HTTP server that answers every POST with one canned JSON body (200), and counts the requests."""
+
+    def __init__(self, answer: dict[str, object]) -> None:
+        content = json.dumps(answer).encode()
+        self.requests = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                server.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> AnsweringServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

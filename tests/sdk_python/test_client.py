@@ -1,9 +1,14 @@
-"""Every call type, through the SDK's background sender, into the real collector and out of its export."""
+"""footfall/client.py: the tracking calls (`Calls`, the `tracking_call` decorator) and `Client`'s lifecycle: into the
+real collector and out of its export; on_error, the collector's warnings, fork() and interpreter exit."""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta, timezone
+import os
+import signal
+import time
+import warnings
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -11,11 +16,15 @@ import footfall
 import pytest
 
 from tests.conftest import Collector
-from tests.sdk_python.helpers import Errors, exported_until
-
-
-def by_id(messages: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {m["messageId"]: m for m in messages}
+from tests.sdk_python.faults import AnsweringServer
+from tests.sdk_python.helpers import (
+    ANSWER,
+    WARNING,
+    Errors,
+    by_id,
+    exported_until,
+    run_script,
+)
 
 
 def test_every_call_type_lands_and_is_exported(collector: Collector) -> None:
@@ -61,18 +70,6 @@ def test_every_call_type_lands_and_is_exported(collector: Collector) -> None:
     client.shutdown()
 
 
-def test_messages_get_ids_and_zoned_timestamps(collector: Collector) -> None:
-    client = footfall.Client(collector.server_key, host=collector.url, gzip=False)
-    for i in range(3):
-        assert client.track(f"u{i}", "Ping")
-    assert client.shutdown(timeout=10)
-    messages = exported_until(collector, 3)
-    assert len({m["messageId"] for m in messages}) == 3
-    for m in messages:
-        stamp = datetime.fromisoformat(m["timestamp"])
-        assert stamp.tzinfo is not None and abs(stamp - datetime.now(UTC)) < timedelta(minutes=5)
-
-
 @pytest.mark.parametrize(
     ("call", "args", "kwargs"),
     [
@@ -105,24 +102,6 @@ def test_bad_calls_log_and_return_false_or_raise_in_debug(
         getattr(loud, call)(*args, **kwargs)
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"write_key": None},
-        {"write_key": ""},
-        {"write_key": "sk", "host": "localhost:8000"},
-        {"write_key": "sk", "max_queue_size": 0},
-        {"write_key": "sk", "flush_at": "10"},
-        {"write_key": "sk", "timeout": -1},
-        {"write_key": "sk", "on_error": "print"},
-        {"write_key": "sk", "gzip": "yes"},
-    ],
-)
-def test_bad_options_raise_at_construction(kwargs: dict[str, Any]) -> None:
-    with pytest.raises((ValueError, TypeError)):
-        footfall.Client(**kwargs)
-
-
 def test_send_false_validates_and_sends_nothing(collector: Collector) -> None:
     client = footfall.Client(collector.server_key, host=collector.url, send=False)
     assert client.track("u1", "Ping")
@@ -135,40 +114,6 @@ def test_sync_mode_has_delivered_when_the_call_returns(collector: Collector) -> 
     assert client.track("u1", "Ping", message_id="sync-1")
     assert [m["messageId"] for m in collector.export()] == ["sync-1"]
     client.shutdown()
-
-
-def test_caller_changes_after_the_call_do_not_change_the_message(collector: Collector) -> None:
-    client = footfall.Client(collector.server_key, host=collector.url)
-    props = {"step": 1}
-    client.track("u1", "Ping", props, message_id="snap")
-    props["step"] = 2
-    assert client.shutdown(timeout=10)
-    [msg] = exported_until(collector, 1)
-    assert msg["properties"] == {"step": 1}
-
-
-def test_module_level_functions_wrap_one_client(collector: Collector) -> None:
-    footfall.reset()
-    footfall.write_key, footfall.host = collector.server_key, collector.url
-    try:
-        assert footfall.track("u1", "Ping", message_id="mod-1")
-        assert footfall.default_client() is footfall.default_client()
-        footfall.flush()
-        client = footfall.configure(collector.server_key, host=collector.url)
-        assert footfall.default_client() is client
-        assert footfall.identify("u1", {"plan": "pro"}, message_id="mod-2")
-        footfall.shutdown()
-        got = by_id(exported_until(collector, 2))
-        assert set(got) == {"mod-1", "mod-2"}
-    finally:
-        footfall.write_key = footfall.host = None
-        footfall.reset()
-
-
-def test_module_level_functions_need_a_write_key() -> None:
-    footfall.reset()
-    with pytest.raises(ValueError, match="write_key"):
-        footfall.track("u1", "Ping")
 
 
 SEGMENT_SIGNATURES = {  # analytics-python 2.x, parameter names in order
@@ -188,6 +133,8 @@ SEGMENT_SIGNATURES = {  # analytics-python 2.x, parameter names in order
     "group": ["user_id", "group_id", "traits", "context", "timestamp", "anonymous_id", "integrations", "message_id"],
     "alias": ["previous_id", "user_id", "context", "timestamp", "integrations", "message_id"],
 }
+
+
 SEGMENT_SIGNATURES["screen"] = SEGMENT_SIGNATURES["page"]
 
 
@@ -199,3 +146,98 @@ def test_calls_take_segments_arguments_in_segments_order(name: str) -> None:
         params = list(inspect.signature(getattr(owner, name)).parameters)[1:]
         assert params == SEGMENT_SIGNATURES[name]
     assert list(inspect.signature(getattr(footfall, name)).parameters) == SEGMENT_SIGNATURES[name]
+
+
+def test_on_error_that_raises_does_not_stop_the_sender(collector: Collector) -> None:
+    def explode(error: Exception, batch: list[dict[str, object]]) -> None:
+        raise RuntimeError("user callback bug")
+
+    client = footfall.Client(collector.server_key, host=collector.url, on_error=explode)
+    client.track("u1", "Order Completed", {"total": 5})
+    assert client.flush(timeout=10)
+    client.track("u1", "Ping", message_id="after")
+    assert client.flush(timeout=10)
+    assert [m["messageId"] for m in collector.export()] == ["after"]
+    client.shutdown()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_child_after_fork_restarts_the_sender_and_parent_keeps_its_own(collector: Collector) -> None:
+    client = footfall.Client(collector.server_key, host=collector.url)
+    assert client.track("parent", "Before Fork", message_id="before-fork")
+    assert client.flush(timeout=10)  # the parent's sender thread is running: a child does not inherit it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() of a threaded process
+        pid = os.fork()
+    if pid == 0:  # the child: like a gunicorn worker forked from a preloaded app
+        code = 1
+        try:
+            ok = client.track("child", "In Child", message_id="in-child") and client.flush(timeout=10)
+            code = 0 if ok else 1
+        finally:
+            os._exit(code)
+    assert client.track("parent", "After Fork", message_id="after-fork")
+    assert client.flush(timeout=10)
+    assert exit_code(pid) == 0
+    ids = sorted(m["messageId"] for m in exported_until(collector, 3))
+    assert ids == ["after-fork", "before-fork", "in-child"]
+    client.shutdown()
+
+
+def test_messages_are_flushed_at_interpreter_exit(collector: Collector) -> None:
+    done = run_script(
+        """
+        import os, footfall
+        client = footfall.Client(os.environ["FF_KEY"], host=os.environ["FF_HOST"], flush_interval=60)
+        client.track("u1", "Script Ran", message_id="exit-client")
+        footfall.write_key, footfall.host = os.environ["FF_KEY"], os.environ["FF_HOST"]
+        footfall.track("u1", "Script Ran", message_id="exit-module")
+        # no flush, no shutdown: the script just ends
+        """,
+        collector,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(m["messageId"] for m in exported_until(collector, 2)) == ["exit-client", "exit-module"]
+
+
+def test_exit_is_bounded_when_the_collector_is_gone(collector: Collector) -> None:
+    collector.stop()
+    done = run_script(
+        """
+        import os, footfall
+        client = footfall.Client(os.environ["FF_KEY"], host=os.environ["FF_HOST"], shutdown_timeout=1)
+        client.track("u1", "Script Ran")
+        """,
+        collector,
+    )  # run_script's own timeout (60 s) is what fails this test if exit hangs
+    assert done.returncode == 0, done.stderr
+    assert "not stored" in done.stderr  # the loss is reported, not silent
+
+
+def test_the_warning_is_logged_once_per_client(caplog: pytest.LogCaptureFixture) -> None:
+    with AnsweringServer(ANSWER) as server, caplog.at_level(logging.WARNING, logger="footfall"):
+        client = footfall.Client("wk_browser", host=server.url)
+        for i in range(3):  # three batches, three answers with the warning
+            assert client.track("u1", "Ping", message_id=f"w-{i}")
+            assert client.flush(timeout=10)
+        assert client.shutdown(timeout=10)
+        assert server.requests == 3
+        other = footfall.Client("wk_browser", host=server.url, sync_mode=True)
+        assert other.track("u1", "Ping")
+        other.shutdown()
+    logged = [r for r in caplog.records if WARNING in r.getMessage()]
+    assert [r.levelno for r in logged] == [logging.WARNING] * 2  # one for each client
+    assert server.url in logged[0].getMessage()
+
+
+def exit_code(pid: int, timeout: float = 60.0) -> int:
+    """A child's exit code; a child still running after `timeout` is killed (and its code is the signal's)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        time.sleep(0.01)

@@ -1,20 +1,27 @@
-"""AsyncClient: the same calls and guarantees on an asyncio event loop."""
+"""footfall/aio.py: AsyncClient, the same calls and guarantees on an asyncio event loop (its `AsyncWorker`)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
 import textwrap
 
 import footfall
+import httpx
 import pytest
 
 from tests.conftest import Collector
-from tests.sdk_python.faults import FaultProxy, hanging_server
-from tests.sdk_python.helpers import Errors, exported_until
-from tests.sdk_python.test_process import SDK_ROOT
+from tests.sdk_python.faults import AnsweringServer, FaultProxy, hanging_server
+from tests.sdk_python.helpers import (
+    ANSWER,
+    SDK_ROOT,
+    WARNING,
+    Errors,
+    exported_until,
+)
 
 
 async def test_every_call_type_lands(collector: Collector) -> None:
@@ -82,3 +89,67 @@ def test_queued_messages_are_sent_when_asyncio_run_ends(collector: Collector) ->
     )
     assert done.returncode == 0, done.stderr
     assert [m["messageId"] for m in exported_until(collector, 1)] == ["async-exit"]
+
+
+async def test_given_up_names_the_collector_and_the_refused_connection(collector: Collector) -> None:
+    await asyncio.to_thread(collector.stop)
+    errors = Errors()
+    async with footfall.AsyncClient(
+        collector.server_key, host=collector.url, on_error=errors, max_retries=1, retry_delay=0
+    ) as client:
+        client.track("u1", "Ping")
+        assert await client.flush(timeout=10)
+    [(error, _)] = errors.calls
+    assert str(error) == f"gave up after 1 retries sending to {collector.url}: last attempt: connection refused"
+
+
+async def test_async_shutdown_reports_the_batch_it_was_retrying() -> None:
+    asked = asyncio.Event()
+
+    def always_busy(request: httpx.Request) -> httpx.Response:
+        asked.set()
+        return httpx.Response(503, headers={"Retry-After": "5"})
+
+    errors = Errors()
+    client = footfall.AsyncClient("sk", host="http://collector.test", on_error=errors,
+                                  transport=httpx.MockTransport(always_busy))  # fmt: skip
+    for i in range(3):
+        client.track("u1", "Ping", message_id=f"busy-{i}")
+    await asyncio.wait_for(asked.wait(), 10)  # the batch has left, and now waits 5 s to be retried
+    assert await client.shutdown(timeout=1) is False
+    assert sorted(m["messageId"] for m in errors.messages) == ["busy-0", "busy-1", "busy-2"]
+
+
+async def test_async_flush_does_not_wait_for_messages_queued_after_it() -> None:
+    answered = asyncio.Event()
+
+    def ok(request: httpx.Request) -> httpx.Response:
+        answered.set()
+        return httpx.Response(200, json={"success": True, "accepted": 1, "duplicates": 0, "rejected": []})
+
+    client = footfall.AsyncClient("sk", host="http://collector.test", transport=httpx.MockTransport(ok))
+    stop = asyncio.Event()
+
+    async def steady() -> None:
+        while not stop.is_set():
+            client.track("u1", "Tick")
+            await asyncio.sleep(0.005)
+
+    load = asyncio.create_task(steady())
+    try:
+        await asyncio.wait_for(answered.wait(), 10)  # the sender is busy with the steady load
+        assert await client.flush(timeout=5) is True  # before: waited for every later message too
+    finally:
+        stop.set()
+        await load
+        await client.shutdown(timeout=2)
+
+
+async def test_the_async_client_logs_the_warning_once(caplog: pytest.LogCaptureFixture) -> None:
+    with AnsweringServer(ANSWER) as server, caplog.at_level(logging.WARNING, logger="footfall"):
+        async with footfall.AsyncClient("wk_browser", host=server.url) as client:
+            for i in range(3):
+                assert client.track("u1", "Ping", message_id=f"aw-{i}")
+                assert await client.flush(timeout=10)
+        assert server.requests == 3
+    assert [r.levelno for r in caplog.records if WARNING in r.getMessage()] == [logging.WARNING]
