@@ -241,3 +241,17 @@ def exit_code(pid: int, timeout: float = 60.0) -> int:
             os.kill(pid, signal.SIGKILL)
             return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
         time.sleep(0.01)
+
+
+def test_a_backend_on_the_browser_key_is_told_by_the_real_collector(
+    collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="footfall"):
+        client = footfall.Client(collector.write_key, host=collector.url, sync_mode=True)
+        assert client.track("u1", "Order Shipped", message_id="sdk-on-browser-key")
+        assert client.track("u1", "Order Shipped", message_id="sdk-on-browser-key-2")
+        client.shutdown()
+    logged = [r.getMessage() for r in caplog.records if "public browser write key" in r.getMessage()]
+    assert len(logged) == 1 and "server write key" in logged[0], caplog.text
+    stored = by_id(collector.export())["sdk-on-browser-key"]
+    assert stored["context"]["device"]["type"] == "bot"  # a program, not a desktop visitor
