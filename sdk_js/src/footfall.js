@@ -16,7 +16,7 @@
   var aid, uid, resetId, off, lastUrl, timer, waitUntil;
   var fails = 0;
   var busy = {}; // messageIds in flight from this page: never in two requests at once
-  var referrer = d.referrer;
+  var referrer = d.referrer; // of the current page view: the page before it (after an SPA navigation, the app's own)
 
   /* Helpers */
   var log = (...a) => debugOn && console.log('footfall', ...a);
@@ -222,9 +222,9 @@
         properties = name;
         name = undefined;
       }
+      if (lastUrl && lastUrl != currentUrl()) referrer = lastUrl; // an SPA navigation: the app's previous URL
       lastUrl = currentUrl();
       enqueue('page', { name: name, properties: { ...pageFacts(), ...properties } });
-      referrer = loc.href; // the next SPA page view's referrer
     },
     track(event, properties) {
       enqueue('track', { event: '' + event, properties: properties || {} });
@@ -294,7 +294,7 @@
     } catch (e) {
       ls = 0;
     }
-    off = blocked || !!get('off');
+    off = blocked || get('off'); // '1' when opted out
     if (!off) {
       aid = get('aid') || cookie() || uuid();
       uid = get('uid');
@@ -328,7 +328,7 @@
     on(d, 'click', onClick);
     // Flush when the page may go away; fetch keepalive outlives the page.
     on(d, 'visibilitychange', () => {
-      d.visibilityState == 'hidden' && send();
+      d.hidden && send();
     });
     on(w, 'pagehide', send);
     on(w, 'online', () => {

@@ -145,6 +145,11 @@ def wait_for(
         time.sleep(0.1)
 
 
+def ready(page: Page) -> None:
+    """Wait until the tracker has loaded."""
+    page.wait_for_function("window.footfall && window.footfall.version")
+
+
 def events(messages: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [m for m in messages if m.get("event") == name]
 

@@ -17,7 +17,7 @@ from typing import Any
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.conftest import Collector
-from tests.js.conftest import Site, events, pages, wait_for
+from tests.js.conftest import Site, events, pages, ready, wait_for
 
 GPC = "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})"
 DNT = "Object.defineProperty(Navigator.prototype, 'doNotTrack', {get: () => '1'})"
@@ -25,10 +25,6 @@ DNT = "Object.defineProperty(Navigator.prototype, 'doNotTrack', {get: () => '1'}
 
 def local_id(page: Page) -> Any:
     return page.evaluate("localStorage.getItem('ff_aid')")
-
-
-def ready(page: Page) -> None:
-    page.wait_for_function("window.footfall && window.footfall.version")
 
 
 def batch_responses(page: Page) -> list[dict[str, Any]]:
