@@ -1,219 +1,65 @@
 /* Footfall browser tracker: page views, clicks and purchases, sent to a Footfall collector as
-   Segment-spec messages. One global (window.footfall); nothing in here may throw into the host page. */
-((w, d, nav) => {
+   Segment-spec messages. One global (window.footfall); nothing in here may throw into the host page.
+   The build minifies this file (it renames locals and rewrites statements), so names and statements
+   here are written for the reader: they cost nothing in the built script. */
+((window, document, navigator) => {
   const VERSION = '0.1.0';
   const MAX_QUEUE = 200; // messages kept in localStorage while the collector cannot be reached
   const BATCH_SIZE = 20; // send at once when this many are waiting...
   const BATCH_DELAY = 1000; // ...or after this many ms
-  const MAX_BATCH = 50;
+  const MAX_BATCH = 50; // messages in one request
+  // Browsers cap keepalive bodies at 64 KB. A UTF-16 character is at most 3 bytes of UTF-8, so a
+  // body shorter than this many characters always fits; a longer one is sent without keepalive.
+  const KEEPALIVE_CHARACTERS = 20000;
   const CLICKABLE = 'a,button,[role=button],[type=submit],[type=button]';
 
-  var loc = w.location;
-  var stub = w.footfall;
+  var location = window.location;
+  var stub = window.footfall; // the snippet's queue of calls made before this script loaded
   var api = { version: VERSION };
-  var mem = {};
-  var ls, script, attr, endpoint, hashRoutes, autoClicks, blocked, debugOn; // set up at the start
-  var aid, uid, resetId, off, lastUrl, timer, waitUntil;
-  var fails = 0;
-  var busy = {}; // messageIds in flight from this page: never in two requests at once
-  var referrer = d.referrer;
+  var memoryStorage = {}; // used when localStorage is blocked
+  // Set up at the start, from the script tag and the browser.
+  var localStore, script, endpoint, hashRoutes, autoClicks, blocked, debugOn;
+  var anonymousId, userId, optedOut, timer, waitUntil;
+  var resetId; // the anonymousId made by reset(), until the collector has answered its first batch
+  var lastUrl; // the URL of the last page view, as the router sees it
+  var referrer = document.referrer; // of the current page view: the page before (or the app's previous URL)
+  var failures = 0; // requests failed in a row
+  var inFlight = {}; // messageIds in requests from this page: none is ever in two requests at once
 
   /* Helpers */
-  var log = (...a) => debugOn && console.log('footfall', ...a);
+  var log = (...args) => {
+    if (debugOn) console.log('footfall', ...args);
+  };
+  // The function, made unable to throw: an error is logged (when debug is on) and swallowed.
   var safe =
-    (f) =>
-    (...a) => {
+    (fn) =>
+    (...args) => {
       try {
-        return f(...a);
-      } catch (e) {
-        log(e);
+        return fn(...args);
+      } catch (error) {
+        log(error);
       }
     };
   var now = Date.now;
   // A version 4 UUID. (crypto.randomUUID exists only on https pages and localhost.)
   var uuid = () =>
-    ([1e7] + -1e3 + -4e3 + -8e3 + -1e11).replace(/[018]/g, (c) =>
-      (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16)
+    ([1e7] + -1e3 + -4e3 + -8e3 + -1e11).replace(/[018]/g, (digit) =>
+      (digit ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (digit / 4)))).toString(16)
     );
 
-  /* Storage: localStorage when the browser allows it, else this page's memory */
-  var get = (k) => {
-    try {
-      if (ls) return ls.getItem('ff_' + k);
-    } catch (e) {}
-    return mem[k];
-  };
-  var set = (k, v) => {
-    mem[k] = v;
-    try {
-      ls && (v == null ? ls.removeItem('ff_' + k) : ls.setItem('ff_' + k, v));
-    } catch (e) {
-      ls = 0;
-    }
-  };
-  // The anonymousId is also kept in a first-party cookie of the site (not the collector's cookie).
-  var cookie = (v) => {
-    try {
-      if (v === undefined) return (d.cookie.match(/ff_aid=([^;]+)/) || [])[1];
-      d.cookie = 'ff_aid=' + v + ';path=/;samesite=lax;max-age=' + (v ? 31536000 : 0);
-    } catch (e) {}
-  };
-  var saveIds = () => {
-    set('aid', aid);
-    set('uid', uid);
-    set('reset', resetId);
-    cookie(aid || '');
-  };
-  var load = () => {
-    try {
-      return JSON.parse(get('q')) || [];
-    } catch (e) {
-      return [];
-    }
-  };
-  var save = (q) => {
-    set('q', q.length ? JSON.stringify(q.slice(-MAX_QUEUE)) : null);
-  };
-  // A new anonymous ID; its first batch says `reset` so that the collector's cookie takes it.
-  var newAnonymous = () => {
-    aid = resetId = uuid();
-    saveIds();
-  };
-
-  /* Delivery */
-  var schedule = (ms) => {
-    clearTimeout(timer);
-    timer = setTimeout(safe(send), ms);
-  };
-  var backoff = (retryAfter) => {
-    var s = +retryAfter; // the collector sends seconds
-    fails++;
-    waitUntil = now() + (s > 0 ? s * 1e3 : Math.min(6e4, 500 * 2 ** fails) * (1 + Math.random()) / 2);
-    if (s > 0) set('wait', waitUntil);
-    schedule(waitUntil - now());
-  };
-  var send = () => {
-    clearTimeout(timer);
-    timer = 0;
-    if (off) return;
-    if (now() < waitUntil) return schedule(waitUntil - now());
-    // One batch: messages not in flight that share the oldest message's anonymousId (the collector
-    // gives a whole batch one ID, so messages from before and after a reset never share one, and a
-    // new ID's messages wait until the old ID's in-flight ones are answered: no overtaking).
-    var batch = [];
-    var id;
-    load().some((m) => {
-      id = id || m.anonymousId;
-      if (m.anonymousId != id) return true;
-      busy[m.messageId] || batch.push(m);
-      return batch.length >= MAX_BATCH;
-    });
-    if (!batch.length) return;
-    var body = JSON.stringify({ batch: batch, sentAt: new Date().toISOString(), reset: id == resetId });
-    var ids = batch.map((m) => (busy[m.messageId] = m.messageId));
-    fetch(endpoint, {
-      method: 'POST',
-      body: body, // a string: text/plain, so no CORS preflight
-      credentials: 'include', // carries the collector's cookie
-      // Survives the page. Browsers cap keepalive bodies at 64 KB; a UTF-16 character is at most
-      // 3 bytes of UTF-8, so 20,000 characters always fit. A larger batch is sent without it.
-      keepalive: body.length < 2e4,
-    })
-      .then((r) => {
-        var status = r.status;
-        if (status > 499 || status == 429 || status == 408) return backoff(r.headers.get('Retry-After'));
-        // Stored, or refused for good (bad key, invalid messages): either way not to be sent again.
-        save(load().filter((m) => ids.indexOf(m.messageId) < 0));
-        fails = 0;
-        set('wait');
-        return r.json().then((res) => {
-          log(status, res);
-          if (status < 300) {
-            if (id == resetId) set('reset', (resetId = null));
-            // The collector's cookie decides the anonymousId: adopt its answer.
-            if (id == aid && res.anonymousId && res.anonymousId != aid) {
-              aid = res.anonymousId;
-              saveIds();
-            }
-          }
-          send(); // the next batch, if any
-        });
-      }, (e) => {
-        log(e); // offline, or the collector is down
-        backoff();
-      })
-      .catch(log)
-      .then(() => {
-        ids.forEach((i) => {
-          delete busy[i];
-        });
-      });
-  };
-
-  var enqueue = (type, fields) => {
-    if (off) return;
-    var m = {
-      type: type,
-      messageId: uuid(),
-      anonymousId: aid,
-      userId: uid,
-      timestamp: new Date().toISOString(),
-      context: {
-        page: pageFacts(),
-        library: { name: 'footfall.js', version: VERSION },
-        locale: nav.language,
-        screen: { width: screen.width, height: screen.height },
-      },
-      ...fields,
-    };
-    log(type, m);
-    var q = load();
-    q.push(m);
-    save(q);
-    if (q.filter((m) => !busy[m.messageId]).length >= BATCH_SIZE) send();
-    else timer || schedule(BATCH_DELAY);
-  };
-
   /* Page views */
-  var pageFacts = () => ({ url: loc.href, path: loc.pathname, referrer: referrer, title: d.title, search: loc.search });
-  var currentUrl = () => (hashRoutes ? loc.href : loc.href.split('#')[0]);
-  var autoPage = safe(() => {
-    currentUrl() != lastUrl && api.page();
+  var pageFacts = () => ({
+    url: location.href,
+    path: location.pathname,
+    referrer: referrer,
+    title: document.title,
+    search: location.search,
   });
-
-  /* Clicks */
-  var selector = (el) => {
-    for (var parts = [], s, same; el?.parentElement; el = el.parentElement) {
-      s = el.localName;
-      if (el.id) {
-        parts.unshift(s + '#' + CSS.escape(el.id));
-        break;
-      }
-      same = [...el.parentElement.children].filter((x) => x.localName == s);
-      parts.unshift(same.length > 1 ? s + ':nth-of-type(' + (same.indexOf(el) + 1) + ')' : s);
-    }
-    return parts.join('>');
-  };
-  var onClick = (e) => {
-    var t = e.target;
-    var el = t.closest?.('[data-footfall-event]') || (autoClicks && t.closest(CLICKABLE));
-    if (!el) return;
-    var props = {
-      tag: el.localName,
-      id: el.id || undefined,
-      classes: el.classList.length ? [...el.classList] : undefined,
-      href: el.href?.baseVal ?? el.href, // an SVG link's href is an object
-      // Rendered text only: innerText holds no form field's value (an <input> has none), and
-      // nothing of an element that is, or is inside, an editable area (what a visitor typed).
-      text: el.isContentEditable ? undefined : el.innerText?.trim().replace(/\s+/g, ' ').slice(0, 100),
-      selector: selector(el),
-    };
-    [].forEach.call(el.attributes, (a) => {
-      var m = a.name.match(/^data-footfall-prop-(.+)/);
-      if (m) props[m[1].replace(/-/g, '_')] = a.value;
-    });
-    api.track(el.getAttribute('data-footfall-event') || 'Element Clicked', props);
-  };
+  // The URL as the router sees it: without the hash, unless hash changes are navigations.
+  var currentUrl = () => (hashRoutes ? location.href : location.href.split('#')[0]);
+  var pageViewIfTheUrlChanged = safe(() => {
+    if (currentUrl() != lastUrl) api.page();
+  });
 
   /* The API */
   var methods = {
@@ -222,9 +68,11 @@
         properties = name;
         name = undefined;
       }
+      // An SPA navigation: the app's previous URL is the new page view's referrer, and that of the
+      // messages after it. A page view of the same URL again keeps the referrer.
+      if (lastUrl && lastUrl != currentUrl()) referrer = lastUrl;
       lastUrl = currentUrl();
       enqueue('page', { name: name, properties: { ...pageFacts(), ...properties } });
-      referrer = loc.href; // the next SPA page view's referrer
     },
     track(event, properties) {
       enqueue('track', { event: '' + event, properties: properties || {} });
@@ -232,35 +80,35 @@
     purchase(order) {
       api.track('Order Completed', order);
     },
-    identify(userId, traits) {
-      if (userId && typeof userId == 'object') {
-        traits = userId;
-        userId = uid;
+    identify(newUserId, traits) {
+      if (newUserId && typeof newUserId == 'object') {
+        traits = newUserId;
+        newUserId = userId;
       }
-      if (off) return;
-      if (userId != null) uid = '' + userId;
+      if (optedOut) return;
+      if (newUserId != null) userId = '' + newUserId;
       saveIds();
       enqueue('identify', { traits: traits || {} });
     },
-    alias(userId, previousId) {
-      enqueue('alias', { userId: '' + userId, previousId: previousId || uid || aid });
+    alias(newUserId, previousId) {
+      enqueue('alias', { userId: '' + newUserId, previousId: previousId || userId || anonymousId });
     },
     reset() {
-      if (off) return;
-      uid = null;
-      newAnonymous();
+      if (optedOut) return;
+      userId = null;
+      startNewAnonymousId();
     },
     consent(granted) {
       if (!granted) {
-        off = 1;
-        aid = uid = resetId = null;
+        optedOut = 1;
+        anonymousId = userId = resetId = null;
         saveIds();
-        set('q');
-        set('off', 1);
-      } else if (get('off')) {
-        set('off');
-        off = blocked;
-        off || newAnonymous();
+        write('q'); // the unsent messages
+        write('off', 1);
+      } else if (read('off')) {
+        write('off');
+        optedOut = blocked;
+        if (!optedOut) startNewAnonymousId();
       }
     },
     ready(callback) {
@@ -271,73 +119,279 @@
     },
   };
 
+  /* Storage: localStorage when the browser allows it, else this page's memory */
+  var read = (key) => {
+    try {
+      if (localStore) return localStore.getItem('ff_' + key);
+    } catch (error) {}
+    return memoryStorage[key];
+  };
+  // Stores a value, or removes it when the value is null or undefined.
+  var write = (key, value) => {
+    memoryStorage[key] = value;
+    try {
+      if (localStore) {
+        if (value == null) localStore.removeItem('ff_' + key);
+        else localStore.setItem('ff_' + key, value);
+      }
+    } catch (error) {
+      localStore = 0;
+    }
+  };
+  // The anonymousId is also kept in a first-party cookie of the site (not the collector's cookie).
+  // Where cookies are blocked, reading or writing one throws: safe() swallows that.
+  var readIdCookie = safe(() => (document.cookie.match(/ff_aid=([^;]+)/) || [])[1]);
+  // An empty id deletes the cookie.
+  var writeIdCookie = safe((id) => {
+    document.cookie = 'ff_aid=' + id + ';path=/;samesite=lax;max-age=' + (id ? 31536000 : 0);
+  });
+  var saveIds = () => {
+    write('aid', anonymousId);
+    write('uid', userId);
+    write('reset', resetId);
+    writeIdCookie(anonymousId || '');
+  };
+  var parse = safe(JSON.parse); // undefined for damaged JSON
+  // The queue of unsent messages, oldest first.
+  var loadQueue = () => parse(read('q')) || [];
+  var saveQueue = (queue) => {
+    write('q', queue.length ? JSON.stringify(queue.slice(-MAX_QUEUE)) : null);
+  };
+  // A new anonymous ID; its first batch says `reset` so that the collector's cookie takes it.
+  var startNewAnonymousId = () => {
+    anonymousId = resetId = uuid();
+    saveIds();
+  };
+
+  /* Delivery */
+  var schedule = (delay) => {
+    clearTimeout(timer);
+    timer = setTimeout(safe(send), delay);
+  };
+  var backOff = (retryAfter) => {
+    var seconds = +retryAfter; // the collector sends seconds
+    failures++;
+    if (seconds > 0) {
+      waitUntil = now() + seconds * 1000;
+      write('wait', waitUntil); // honoured by the next pages too
+    } else {
+      waitUntil = now() + (Math.min(60000, 500 * 2 ** failures) * (1 + Math.random())) / 2;
+    }
+    schedule(waitUntil - now());
+  };
+
+  var send = () => {
+    clearTimeout(timer);
+    timer = 0;
+    if (optedOut) return;
+    if (now() < waitUntil) {
+      schedule(waitUntil - now());
+      return;
+    }
+    var batch = chooseBatch();
+    if (batch.length) post(batch);
+  };
+
+  // The next batch: the queued messages not in flight that share the oldest message's anonymousId.
+  // The collector gives a whole batch one ID, so messages from before and after a reset never share
+  // a batch, and a new ID's messages wait until the old ID's in-flight ones are answered: no
+  // message overtakes one of an earlier ID.
+  var chooseBatch = () => {
+    var queue = loadQueue();
+    var batch = [];
+    for (var message of queue) {
+      if (message.anonymousId != queue[0].anonymousId || batch.length >= MAX_BATCH) break;
+      if (!inFlight[message.messageId]) batch.push(message);
+    }
+    return batch;
+  };
+
+  var post = (batch) => {
+    var batchAnonymousId = batch[0].anonymousId;
+    var body = JSON.stringify({
+      batch: batch,
+      sentAt: new Date().toISOString(),
+      reset: batchAnonymousId == resetId, // the collector's cookie takes this new ID
+    });
+    // Marks each message in flight, and lists their messageIds.
+    var messageIds = batch.map((message) => (inFlight[message.messageId] = message.messageId));
+    fetch(endpoint, {
+      method: 'POST',
+      body: body, // a string: text/plain, so no CORS preflight
+      credentials: 'include', // carries the collector's cookie
+      keepalive: body.length < KEEPALIVE_CHARACTERS, // survives the page
+    })
+      .then(
+        (response) => handleAnswer(response, batchAnonymousId, messageIds),
+        (error) => {
+          log(error); // offline, or the collector is down
+          backOff();
+        }
+      )
+      .catch(log)
+      .then(() => {
+        for (var messageId of messageIds) delete inFlight[messageId];
+      });
+  };
+
+  var handleAnswer = (response, batchAnonymousId, messageIds) => {
+    var status = response.status;
+    if (status > 499 || status == 429 || status == 408) {
+      backOff(response.headers.get('Retry-After'));
+      return;
+    }
+    // Stored, or refused for good (bad key, invalid messages): either way not to be sent again.
+    saveQueue(loadQueue().filter((message) => !messageIds.includes(message.messageId)));
+    failures = 0;
+    write('wait');
+    return response.json().then((answer) => {
+      log(status, answer);
+      if (status < 300) {
+        if (batchAnonymousId == resetId) {
+          resetId = null;
+          write('reset');
+        }
+        // The collector's cookie decides the anonymousId: adopt its answer.
+        if (batchAnonymousId == anonymousId && answer.anonymousId && answer.anonymousId != anonymousId) {
+          anonymousId = answer.anonymousId;
+          saveIds();
+        }
+      }
+      send(); // the next batch, if any
+    });
+  };
+
+  var enqueue = (type, fields) => {
+    if (optedOut) return;
+    var message = {
+      type: type,
+      messageId: uuid(),
+      anonymousId: anonymousId,
+      userId: userId,
+      timestamp: new Date().toISOString(),
+      context: {
+        page: pageFacts(),
+        library: { name: 'footfall.js', version: VERSION },
+        locale: navigator.language,
+        screen: { width: screen.width, height: screen.height },
+      },
+      ...fields,
+    };
+    log(type, message);
+    var queue = loadQueue();
+    queue.push(message);
+    saveQueue(queue);
+    if (queue.filter((queued) => !inFlight[queued.messageId]).length >= BATCH_SIZE) send();
+    else if (!timer) schedule(BATCH_DELAY);
+  };
+
+  /* Clicks */
+  // A CSS selector that finds the element: from its nearest ancestor with an id, or from the root.
+  var cssSelector = (element) => {
+    var parts = [];
+    for (; element?.parentElement; element = element.parentElement) {
+      var tag = element.localName;
+      if (element.id) {
+        parts.unshift(tag + '#' + CSS.escape(element.id));
+        break;
+      }
+      var sameTag = [...element.parentElement.children].filter((sibling) => sibling.localName == tag);
+      parts.unshift(sameTag.length > 1 ? tag + ':nth-of-type(' + (sameTag.indexOf(element) + 1) + ')' : tag);
+    }
+    return parts.join('>');
+  };
+  var onClick = (event) => {
+    var target = event.target;
+    var element = target.closest?.('[data-footfall-event]') || (autoClicks && target.closest(CLICKABLE));
+    if (!element) return;
+    var properties = {
+      tag: element.localName,
+      id: element.id || undefined,
+      classes: element.classList.length ? [...element.classList] : undefined,
+      href: element.href?.baseVal ?? element.href, // an SVG link's href is an object
+      // Rendered text only: innerText holds no form field's value (an <input> has none), and
+      // nothing of an element that is, or is inside, an editable area (what a visitor typed).
+      text: element.isContentEditable
+        ? undefined
+        : element.innerText?.trim().replace(/\s+/g, ' ').slice(0, 100),
+      selector: cssSelector(element),
+    };
+    for (var attribute of element.attributes) {
+      var match = attribute.name.match(/^data-footfall-prop-(.+)/);
+      if (match) properties[match[1].replace(/-/g, '_')] = attribute.value;
+    }
+    api.track(element.getAttribute('data-footfall-event') || 'Element Clicked', properties);
+  };
+
   /* Start */
   if (stub?.version) return; // loaded twice
   try {
-    script = d.currentScript || d.querySelector('script[data-write-key]');
-    attr = (name) => script.getAttribute('data-' + name);
-    var flag = (name, dflt) => {
-      var v = attr(name);
-      return v == null ? dflt : v != 'false';
+    script = document.currentScript || document.querySelector('script[data-write-key]');
+    var setting = (name) => script.getAttribute('data-' + name);
+    // A switch is on unless its value is `false`.
+    var switchedOn = (name, byDefault) => {
+      var value = setting(name);
+      return value == null ? byDefault : value != 'false';
     };
     endpoint =
-      (attr('host') || (script.src ? new URL(script.src).origin : loc.origin)) +
+      (setting('host') || (script.src ? new URL(script.src).origin : location.origin)) +
       '/v1/batch?writeKey=' +
-      encodeURIComponent(attr('write-key'));
-    hashRoutes = flag('hash', false);
-    autoClicks = flag('auto-clicks', true);
-    blocked = flag('respect-dnt', true) && (nav.doNotTrack == '1' || w.doNotTrack == '1' || nav.globalPrivacyControl);
-    debugOn = flag('debug', false);
+      encodeURIComponent(setting('write-key'));
+    hashRoutes = switchedOn('hash', false);
+    autoClicks = switchedOn('auto-clicks', true);
+    blocked =
+      switchedOn('respect-dnt', true) &&
+      (navigator.doNotTrack == '1' || window.doNotTrack == '1' || navigator.globalPrivacyControl);
+    debugOn = switchedOn('debug', false);
     try {
-      ls = w.localStorage;
-      ls.getItem('ff_');
-    } catch (e) {
-      ls = 0;
+      localStore = window.localStorage;
+      localStore.getItem('ff_'); // throws where storage is blocked
+    } catch (error) {
+      localStore = 0;
     }
-    off = blocked || !!get('off');
-    if (!off) {
-      aid = get('aid') || cookie() || uuid();
-      uid = get('uid');
-      resetId = get('reset');
+    optedOut = blocked || read('off'); // '1' when opted out
+    if (!optedOut) {
+      anonymousId = read('aid') || readIdCookie() || uuid();
+      userId = read('uid');
+      resetId = read('reset');
       saveIds();
     }
-    waitUntil = +get('wait') || 0;
-    Object.keys(methods).forEach((k) => {
-      api[k] = safe(methods[k]);
-    });
-    w.footfall = api;
-    (stub?.q || []).forEach((call) => {
-      api[call[0]] && api[call[0]](...call[1]);
-    });
+    waitUntil = +read('wait') || 0;
+    for (var name in methods) api[name] = safe(methods[name]);
+    window.footfall = api;
+    for (var [method, args] of stub?.q || []) {
+      if (api[method]) api[method](...args);
+    }
 
-    var on = (target, type, f) => {
-      target.addEventListener(type, safe(f), true);
+    var listen = (target, type, handler) => {
+      target.addEventListener(type, safe(handler), true);
     };
-    if (flag('auto-page', true)) {
-      ['pushState', 'replaceState'].forEach((k) => {
-        var original = history[k];
-        history[k] = function () {
-          var r = original.apply(this, arguments);
-          setTimeout(autoPage); // after the router has set the new title
-          return r;
+    if (switchedOn('auto-page', true)) {
+      ['pushState', 'replaceState'].forEach((historyMethod) => {
+        var original = history[historyMethod];
+        history[historyMethod] = function () {
+          var result = original.apply(this, arguments);
+          setTimeout(pageViewIfTheUrlChanged); // after the router has set the new title
+          return result;
         };
       });
-      on(w, 'popstate', () => setTimeout(autoPage)); // also fired by hash changes; after the router's own listener
-      autoPage();
+      // Also fired by hash changes. Run after the router's own listener.
+      listen(window, 'popstate', () => setTimeout(pageViewIfTheUrlChanged));
+      pageViewIfTheUrlChanged();
     }
-    on(d, 'click', onClick);
+    listen(document, 'click', onClick);
     // Flush when the page may go away; fetch keepalive outlives the page.
-    on(d, 'visibilitychange', () => {
-      d.visibilityState == 'hidden' && send();
+    listen(document, 'visibilitychange', () => {
+      if (document.hidden) send();
     });
-    on(w, 'pagehide', send);
-    on(w, 'online', () => {
-      fails = 0;
-      waitUntil = +get('wait') || 0;
+    listen(window, 'pagehide', send);
+    listen(window, 'online', () => {
+      failures = 0;
+      waitUntil = +read('wait') || 0;
       send();
     });
     schedule(BATCH_DELAY); // messages left by an earlier page
-  } catch (e) {
-    log(e);
+  } catch (error) {
+    log(error);
   }
 })(window, document, navigator);

@@ -1,8 +1,21 @@
 """Browser tests of the JS tracker: Debian's Chromium driven by Playwright, a customer site on
-http://localhost:A and the real collector on http://127.0.0.1:B (another origin, another site)."""
+http://localhost:A and the real collector on http://127.0.0.1:B (another origin, another site). The
+tests assert on what the collector stored.
+
+Chromium blocks third-party cookies by default, so with the collector on another site the tracker's
+own ID decides. The tests about the collector's cookie run either with the collector on
+http://localhost:B (another origin but the same site, so its SameSite=Lax cookie is kept;
+`ff_same_site`), or cross-site in a browser profile that allows third-party cookies
+(`third_party_cookies_context`).
+
+No test sleeps and then asserts that something did not happen: it waits for a sentinel instead (a
+later message stored by the collector, a page's emptied queue, or a later request of the same page),
+and every wait has a deadline.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -145,6 +158,16 @@ def wait_for(
         time.sleep(0.1)
 
 
+def local_id(page: Page) -> Any:
+    """The anonymousId the tracker keeps in the site's localStorage."""
+    return page.evaluate("localStorage.getItem('ff_aid')")
+
+
+def ready(page: Page) -> None:
+    """Wait until the tracker has loaded."""
+    page.wait_for_function("window.footfall && window.footfall.version")
+
+
 def events(messages: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [m for m in messages if m.get("event") == name]
 
@@ -162,3 +185,48 @@ def ff_same_site(collector_factory: Any, site: Site) -> Collector:
     site.collector_url = c.url
     site.attrs = {}
     return c
+
+
+def drained(page: Page) -> None:
+    """Wait until the page's queue is empty: the collector has answered for every message the page made.
+
+    A message leaves the queue only when the collector's answer for it has arrived, so after this
+    everything the page sent before the call is stored (or was refused for good)."""
+    page.wait_for_function("!localStorage.getItem('ff_q')")
+
+
+def flush_then_sentinel(page: Page) -> None:
+    """Ask the tracker to send now, then wait for a later request of the same page.
+
+    A synthetic `pagehide` makes the tracker call send() at once, and send() starts its fetch, if any,
+    before returning. The sentinel is a request the page makes afterwards (to the site itself); once
+    its answer is in, every request the tracker started before it has been seen by `page.on("request")`.
+    """
+    with page.expect_response(lambda r: r.url.endswith("/plain.html?sentinel")):
+        page.evaluate("dispatchEvent(new Event('pagehide')); fetch('/plain.html?sentinel')")
+
+
+def sentinel(browser: Browser, site: Site, ff: Collector) -> list[dict[str, Any]]:
+    """Send a marker from a clean browser and wait for it: whatever else was sent has been stored."""
+    ctx = browser.new_context()
+    p = ctx.new_page()
+    p.goto(site.url + "/about.html")
+    ready(p)
+    p.evaluate("footfall.track('Sentinel')")
+    try:
+        return wait_for(ff, lambda ms: bool(events(ms, "Sentinel")))
+    finally:
+        ctx.close()
+
+
+def batch_responses(page: Page) -> list[dict[str, Any]]:
+    """Collect the JSON answers of /v1/batch seen by this page."""
+    seen: list[dict[str, Any]] = []
+
+    def on_response(r: Any) -> None:
+        if "/v1/batch" in r.url:
+            with contextlib.suppress(Exception):  # the page went away before the body was read
+                seen.append(r.json())
+
+    page.on("response", on_response)
+    return seen
