@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
-from collector.graph import user_hash
+from collector.graph import linked_ids, user_hash
 from collector.http import json_response, require_admin
 from collector.retention import CHUNK, Runner
 from collector.store import Store
@@ -39,7 +39,7 @@ async def erase_endpoint(request: Request) -> Response:
     rt = require_admin(request)
     user_id = request.path_params["user_id"]
     suppress = request.query_params.get("suppress", "false").lower() in ("1", "true", "yes")
-    ids = await rt.store.linked_ids(user_id)
+    ids = await linked_ids(rt.store, user_id)
     erased = await erase(rt.store, rt.committer.exclusive, ids)
     rt.graph.forget(ids)
     if suppress:

@@ -14,6 +14,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
+from collector.graph import linked_ids
 from collector.http import HTTPError, ndjson_response, require_admin
 from collector.paging import COUNT_HEADER, CURSOR_HEADER, encode_position, parse_limit, position_after
 from collector.store import ExportFilter
@@ -58,11 +59,11 @@ async def export_endpoint(request: Request) -> Response:
     limit = parse_limit(q, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
     user_id = q.get("userId")
     if user_id is not None:  # the user's own messages and those of every ID linked to them
-        where = dataclasses.replace(where, person=frozenset(await rt.store.linked_ids(user_id)))
+        where = dataclasses.replace(where, person=frozenset(await linked_ids(rt.store, user_id)))
     rows = await rt.store.read_messages(after, limit, where)
-    last = rows[-1][0] if rows else after
+    last = rows[-1].position if rows else after
     return ndjson_response(
-        (body for _, body in rows), {CURSOR_HEADER: encode_position(last), COUNT_HEADER: str(len(rows))}
+        (row.body for row in rows), {CURSOR_HEADER: encode_position(last), COUNT_HEADER: str(len(rows))}
     )
 
 
@@ -73,7 +74,9 @@ async def quarantine_endpoint(request: Request) -> Response:
     limit = parse_limit(request.query_params, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
     rows = await rt.store.read_quarantine(after, limit)
     lines = (
-        msgspec.json.encode({"receivedAt": received, "reason": reason, "payload": payload.decode("utf-8", "replace")})
-        for _, received, reason, payload in rows
+        msgspec.json.encode(
+            {"receivedAt": row.received_at, "reason": row.reason, "payload": row.payload.decode("utf-8", "replace")}
+        )
+        for row in rows
     )
-    return ndjson_response(lines, {CURSOR_HEADER: encode_position(rows[-1][0] if rows else after)})
+    return ndjson_response(lines, {CURSOR_HEADER: encode_position(rows[-1].position if rows else after)})

@@ -1,4 +1,5 @@
-"""The identity graph, as messages build it: links between IDs, and each user's latest traits.
+"""The identity graph, as messages build it: links between IDs, and each user's latest traits; and its
+walks over the store (a user's linked IDs, an ID's owner).
 
 `identify` links its anonymousId to its userId; `alias` links previousId to userId; any other message
 that carries both IDs links them too (so a lost identify does not orphan a visitor). A linked ID keeps
@@ -12,9 +13,11 @@ import hashlib
 
 import msgspec
 
+from collector.store.base import Store
 from collector.types import Alias, AnyMessage, Identify, Link, Trait
 
 MAX_TRAITS = 200
+MAX_LINK_DEPTH = 16  # alias chains longer than this are not followed further
 KNOWN_LINKS_CACHE = 100_000
 _encode = msgspec.json.encode
 
@@ -61,3 +64,28 @@ class Graph:
 def user_hash(user_id: str) -> str:
     """How a suppressed user is remembered: a hash, not the ID."""
     return hashlib.sha256(b"footfall-suppressed-user:" + user_id.encode()).hexdigest()
+
+
+async def linked_ids(store: Store, user_id: str) -> set[str]:
+    """Every ID that belongs to this user: the userId and, transitively, all IDs linked to it."""
+    ids = {user_id}
+    frontier = {user_id}
+    for _ in range(MAX_LINK_DEPTH):
+        frontier = await store.linked_to(frontier) - ids
+        if not frontier:
+            break
+        ids |= frontier
+    return ids
+
+
+async def owner(store: Store, some_id: str) -> str | None:
+    """The user an ID is linked to, following alias chains to their end; None if it is not linked."""
+    seen = {some_id}
+    current: str | None = None
+    for _ in range(MAX_LINK_DEPTH):
+        found = await store.linked_from(current or some_id)
+        if found is None or found in seen:
+            break
+        current = found
+        seen.add(found)
+    return current

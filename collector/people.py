@@ -10,6 +10,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from collector import graph
 from collector.http import HTTPError, json_response, ndjson_response, require_admin
 from collector.paging import CURSOR_HEADER, decode_user, encode_position, encode_user, parse_limit, position_after
 from collector.profiles import build_profile, iso_ms
@@ -22,7 +23,7 @@ _encode = msgspec.json.encode
 async def profile_endpoint(request: Request) -> Response:
     rt = require_admin(request)
     user_id = request.path_params["user_id"]
-    owner = await rt.store.owner(user_id)
+    owner = await graph.owner(rt.store, user_id)
     profile = await build_profile(rt.store, owner or user_id)
     if profile is None:
         raise HTTPError(404, f"no messages or traits for userId {user_id!r}")
@@ -41,7 +42,7 @@ async def profiles_endpoint(request: Request) -> Response:
     lines = []
     users = await rt.store.read_users(after, limit)
     for user_id in users:
-        if await rt.store.owner(user_id) is not None:
+        if await graph.owner(rt.store, user_id) is not None:
             continue  # aliased into another user: part of that profile
         profile = await build_profile(rt.store, user_id)
         if profile is not None:
@@ -59,4 +60,4 @@ async def links_endpoint(request: Request) -> Response:
         _encode({"fromId": link.from_id, "userId": link.user_id, "kind": link.kind, "linkedAt": iso_ms(link.linked_at)})
         for _, link in rows
     )
-    return ndjson_response(lines, {CURSOR_HEADER: encode_position(rows[-1][0] if rows else after)})
+    return ndjson_response(lines, {CURSOR_HEADER: encode_position(rows[-1].position if rows else after)})

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from collector.graph import linked_ids
 from collector.store import ExportFilter, Store
 from collector.store.base import BEGINNING
 
@@ -24,7 +25,7 @@ def iso_ms(ms: int) -> str:
 
 async def build_profile(store: Store, user_id: str) -> dict[str, Any] | None:
     """The profile of `user_id`, or None if nothing is known of it."""
-    ids = await store.linked_ids(user_id)
+    ids = await linked_ids(store, user_id)
     by_type: dict[str, int] = {}
     by_event: dict[str, int] = {}
     orders: dict[str, dict[str, Any]] = {}
@@ -36,9 +37,9 @@ async def build_profile(store: Store, user_id: str) -> dict[str, Any] | None:
     after = BEGINNING
     where = ExportFilter(person=frozenset(ids))
     while rows := await store.read_messages(after, PAGE, where):
-        after = rows[-1][0]
-        for _, body in rows:
-            msg = _decode(body)
+        after = rows[-1].position
+        for row in rows:
+            msg = _decode(row.body)
             kind = msg["type"]
             by_type[kind] = by_type.get(kind, 0) + 1
             if kind == "track":

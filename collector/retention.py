@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from collector.store import Store
-from collector.store.base import START, ExpiryStep
+from collector.store.base import BEGINNING, ExpiryStep
 
 log = logging.getLogger("footfall.retention")
 
@@ -59,7 +59,7 @@ async def expire(
         messages, quarantine = await store.count_expired(cutoff_ms)
         return ExpiryReport(cutoff, messages, quarantine, applied=False)
     total_m = total_q = 0
-    position = START
+    position = BEGINNING
     while True:
         started = time.monotonic()
         step = await run(lambda at=position: store.expire_some(cutoff_ms, CHUNK, at))  # type: ignore[misc]

@@ -1,19 +1,40 @@
-"""The storage interface. Every backend implements it and passes tests/store/test_contract.py."""
+"""The storage interface. Every backend implements it and passes tests/store/test_contract.py.
+
+The methods are grouped by concern: lifecycle, write, pull (in commit order, resumable from a position),
+the identity graph's two lookups (the graph walks them: `collector/graph.py`), and maintenance (expiry,
+erasure). Each method's docstring is its contract. The SQL that both backends share is in `sql.py`.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from collector.types import Link, QuarantineRow, StoredMessage, Trait
 
-MAX_LINK_DEPTH = 16  # alias chains longer than this are not followed further
-
-# Where a pull stopped: opaque to callers, ordered by the backend (SQLite: (seq,); PostgreSQL:
-# (transaction id, seq)). BEGINNING is before everything.
+# Where a pull or an expiry pass stopped: opaque to callers, ordered by the backend (pulls: SQLite (seq,),
+# PostgreSQL (transaction id, seq); expiry: (timestamp, seq)). BEGINNING is before everything, for both.
 Position = tuple[int, ...]
 BEGINNING: Position = ()
+
+
+class PulledMessage(NamedTuple):
+    position: Position
+    body: bytes  # the message as exported: JSON, Segment-spec shape
+
+
+class PulledQuarantine(NamedTuple):
+    position: Position
+    received_at: int  # ms since the epoch
+    reason: str
+    payload: bytes  # the message's bytes as they arrived
+
+
+class PulledLink(NamedTuple):
+    position: Position
+    link: Link
 
 
 @dataclass(frozen=True)
@@ -54,15 +75,11 @@ class WriteBatch:
         return len(self.messages) + len(self.quarantine) + len(self.links) + len(self.traits)
 
 
-ExpiryPosition = tuple[int, int]  # (timestamp, sequence) of the last message a step looked at
-START: ExpiryPosition = (-(2**62), 0)
-
-
 @dataclass(frozen=True)
 class ExpiryStep:
-    messages: int
+    messages: int  # deleted (or, for a count, that would be)
     quarantine: int
-    position: ExpiryPosition
+    position: Position  # (timestamp, seq) of the last message this step looked at
     done: bool
 
 
@@ -81,6 +98,7 @@ class NoStore(Exception):
 class Store(ABC):
     """Where messages live. Writes come from one group committer, so a backend need not serialise them."""
 
+    # --- lifecycle --------------------------------------------------------------------------------------
     @abstractmethod
     async def open(self, *, create: bool = True) -> None:
         """Connect and bring the schema up to date (versioned migrations).
@@ -93,6 +111,7 @@ class Store(ABC):
     async def close(self) -> None:
         """Release connections. Called once, after the last write."""
 
+    # --- write ------------------------------------------------------------------------------------------
     @abstractmethod
     async def write(self, batch: WriteBatch) -> set[str]:
         """Store a batch in one transaction, committed before returning.
@@ -105,40 +124,39 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def read_messages(self, after: Position, limit: int, where: ExportFilter) -> list[tuple[Position, bytes]]:
-        """Up to `limit` (position, body) pairs after `after`, in commit order.
+    async def suppress(self, user_hash: str, at: int) -> None:
+        """Remember that messages of the user with this hash are refused from now on."""
+
+    # --- pull -------------------------------------------------------------------------------------------
+    @abstractmethod
+    async def read_messages(self, after: Position, limit: int, where: ExportFilter) -> list[PulledMessage]:
+        """Up to `limit` messages after `after` that match `where`, in commit order.
 
         A message committed later always comes after every position already handed out, so a reader
         that resumes from the last position it saw never misses a message and never sees one twice.
         """
 
     @abstractmethod
-    async def read_quarantine(self, after: Position, limit: int) -> list[tuple[Position, int, str, bytes]]:
-        """Up to `limit` (position, receivedAt, reason, payload) quarantine rows after `after`."""
+    async def read_quarantine(self, after: Position, limit: int) -> list[PulledQuarantine]:
+        """Up to `limit` quarantined messages after `after`, in commit order (like read_messages)."""
 
-    async def linked_ids(self, user_id: str) -> set[str]:
-        """Every ID that belongs to this user: the userId and, transitively, all IDs linked to it."""
-        ids = {user_id}
-        frontier = {user_id}
-        for _ in range(MAX_LINK_DEPTH):
-            frontier = await self.linked_to(frontier) - ids
-            if not frontier:
-                break
-            ids |= frontier
-        return ids
+    @abstractmethod
+    async def read_links(self, after: Position, limit: int) -> list[PulledLink]:
+        """Up to `limit` identity links after `after`, in commit order (like read_messages)."""
 
-    async def owner(self, some_id: str) -> str | None:
-        """The user an ID is linked to, following alias chains to their end; None if it is not linked."""
-        seen = {some_id}
-        current: str | None = None
-        for _ in range(MAX_LINK_DEPTH):
-            found = await self.linked_from(current or some_id)
-            if found is None or found in seen:
-                break
-            current = found
-            seen.add(found)
-        return current
+    @abstractmethod
+    async def read_users(self, after: str, limit: int) -> list[str]:
+        """Up to `limit` userIds greater than `after`, in order: every user with messages or traits."""
 
+    @abstractmethod
+    async def read_traits(self, ids: Collection[str]) -> list[Trait]:
+        """The stored traits of these user IDs."""
+
+    @abstractmethod
+    async def read_suppressed(self) -> set[str]:
+        """Hashes of suppressed users."""
+
+    # --- the identity graph (walked by collector.graph.linked_ids and .owner) ----------------------------
     @abstractmethod
     async def linked_to(self, user_ids: Collection[str]) -> set[str]:
         """The IDs linked directly to any of these users."""
@@ -147,29 +165,18 @@ class Store(ABC):
     async def linked_from(self, some_id: str) -> str | None:
         """The user this ID is linked to directly, if any."""
 
-    @abstractmethod
-    async def read_links(self, after: Position, limit: int) -> list[tuple[Position, Link]]:
-        """Up to `limit` (position, link) pairs after `after`, in commit order (like read_messages)."""
-
-    @abstractmethod
-    async def read_traits(self, ids: Collection[str]) -> list[Trait]:
-        """The stored traits of these user IDs."""
-
-    @abstractmethod
-    async def read_users(self, after: str, limit: int) -> list[str]:
-        """Up to `limit` userIds greater than `after`, in order: every user with messages or traits."""
-
+    # --- maintenance ------------------------------------------------------------------------------------
     @abstractmethod
     async def count_expired(self, cutoff: int) -> tuple[int, int]:
         """(messages, quarantine rows) that `expire_some(cutoff, ...)` would delete, in all."""
 
     @abstractmethod
-    async def expire_some(self, cutoff: int, limit: int, position: ExpiryPosition) -> ExpiryStep:
+    async def expire_some(self, cutoff: int, limit: int, position: Position) -> ExpiryStep:
         """Delete up to `limit` expired messages and quarantine rows in one short transaction.
 
         Expired: a message older than `cutoff` (its corrected timestamp, ms) with no userId whose
         anonymousId was never linked to a user; a quarantine row received before `cutoff`.
-        `position` is where the previous step stopped (`ExpiryStep.position`; START at first), so a
+        `position` is where the previous step stopped (`ExpiryStep.position`; BEGINNING at first), so a
         pass never scans the messages it kept twice. Call again with the new position until `done`.
         """
 
@@ -177,11 +184,3 @@ class Store(ABC):
     async def erase(self, ids: Collection[str], limit: int) -> Erased:
         """Delete up to `limit` messages and quarantine rows of these IDs, and (once the messages are
         gone) their links and traits. Call again until it returns all zeros."""
-
-    @abstractmethod
-    async def suppress(self, user_hash: str, at: int) -> None:
-        """Remember that messages of the user with this hash are refused from now on."""
-
-    @abstractmethod
-    async def read_suppressed(self) -> set[str]:
-        """Hashes of suppressed users."""

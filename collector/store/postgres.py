@@ -16,16 +16,20 @@ from typing import Any
 
 import asyncpg
 
+from collector.store import sql as sql_
 from collector.store.base import (
     Erased,
-    ExpiryPosition,
     ExpiryStep,
     ExportFilter,
     NoStore,
     Position,
+    PulledLink,
+    PulledMessage,
+    PulledQuarantine,
     Store,
     WriteBatch,
 )
+from collector.store.sql import Query
 from collector.types import Link, Trait
 
 # Each entry moves the schema one version up; footfall_schema records how far a database has come.
@@ -89,12 +93,7 @@ MIGRATIONS: list[str] = [
 MIGRATION_LOCK = 7_200_451_133  # pg_advisory_xact_lock key: collectors starting together migrate once
 # Rows of transactions that every snapshot sees as finished: safe to hand out in (txid, id) order.
 VISIBLE = "txid < pg_snapshot_xmin(pg_current_snapshot())"
-FIRST: tuple[int, int] = (0, 0)
-
-
-# A message of a person's anonymousId belongs to them unless it names another user.
-def _person(p: str) -> str:
-    return f"(user_id = ANY({p}) OR (anonymous_id = ANY({p}) AND (user_id IS NULL OR user_id = ANY({p}))))"
+STYLE: sql_.Style = "numbered"
 
 
 class PostgresStore(Store):
@@ -126,6 +125,11 @@ class PostgresStore(Store):
         assert self._pool is not None, "store is not open"
         return self._pool
 
+    async def _fetch(self, sql: str, q: Query) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self.pool.fetch(sql, *q.values)
+        return rows
+
+    # --- write ------------------------------------------------------------------------------------------
     async def write(self, batch: WriteBatch) -> set[str]:
         async with self.pool.acquire() as conn, conn.transaction():
             inserted: set[str] = set()
@@ -140,150 +144,113 @@ class PostgresStore(Store):
                 )
                 inserted = {r[0] for r in rows}
             if batch.quarantine:
-                await conn.executemany(
-                    "INSERT INTO quarantine (received_at, reason, payload, message_id, user_id, anonymous_id)"
-                    " VALUES ($1, $2, $3, $4, $5, $6)",
-                    batch.quarantine,
-                )
+                await conn.executemany(sql_.insert_quarantine(STYLE), batch.quarantine)
             if batch.links:
-                await conn.executemany(
-                    "INSERT INTO links (from_id, user_id, kind, linked_at) VALUES ($1, $2, $3, $4)"
-                    " ON CONFLICT (from_id) DO NOTHING",
-                    batch.links,
-                )
+                await conn.executemany(sql_.insert_link(STYLE), batch.links)
             if batch.traits:
                 latest: dict[tuple[str, str], Trait] = {}
                 for trait in batch.traits:  # one row per trait: an upsert may not touch a row twice
                     seen = latest.get((trait.user_id, trait.name))
                     if seen is None or trait.set_at >= seen.set_at:
                         latest[(trait.user_id, trait.name)] = trait
-                await conn.executemany(
-                    "INSERT INTO traits (user_id, name, value, set_at) VALUES ($1, $2, $3, $4)"
-                    " ON CONFLICT (user_id, name) DO UPDATE SET value = excluded.value, set_at = excluded.set_at"
-                    " WHERE excluded.set_at >= traits.set_at",
-                    list(latest.values()),
-                )
+                await conn.executemany(sql_.upsert_trait(STYLE), list(latest.values()))
             return inserted
 
-    async def read_messages(self, after: Position, limit: int, where: ExportFilter) -> list[tuple[Position, bytes]]:
-        txid, seq = after or FIRST
-        params: list[Any] = [str(txid), seq, limit]
-        clauses = ["(txid, seq) > ($1::text::xid8, $2)", VISIBLE]
+    async def suppress(self, user_hash: str, at: int) -> None:
+        await self.pool.execute(sql_.insert_suppressed(STYLE), user_hash, at)
+
+    # --- pull: in (txid, id) order, rows of finished transactions only (see the module docstring) --------
+    async def read_messages(self, after: Position, limit: int, where: ExportFilter) -> list[PulledMessage]:
+        q = Query(STYLE)
+        clauses = [_after(q, "seq", after), VISIBLE]
         if where.person is not None:
-            params.append(sorted(where.person))
-            clauses.append(_person(f"${len(params)}"))
-        for column, op, value in where.comparisons():
-            params.append(value)
-            clauses.append(f"{column} {op} ${len(params)}")
+            clauses.append(sql_.person(q, where.person))
+        clauses += [f"{column} {op} {q.bind(value)}" for column, op, value in where.comparisons()]
         sql = (
             f"SELECT txid::text::bigint, seq, body FROM messages WHERE {' AND '.join(clauses)}"
-            " ORDER BY txid, seq LIMIT $3"
+            f" ORDER BY txid, seq LIMIT {q.bind(limit)}"
         )
-        rows = await self.pool.fetch(sql, *params)
-        return [((r[0], r[1]), r[2]) for r in rows]
+        return [PulledMessage((r[0], r[1]), r[2]) for r in await self._fetch(sql, q)]
 
     async def _page(self, table: str, columns: str, after: Position, limit: int) -> list[tuple[Position, Any]]:
         """Rows of `table` (with an `id`) after a pull position, in (txid, id) order, visible ones only."""
-        txid, row_id = after or FIRST
-        rows = await self.pool.fetch(
-            f"SELECT txid::text::bigint, id, {columns} FROM {table}"
-            f" WHERE (txid, id) > ($1::text::xid8, $2) AND {VISIBLE} ORDER BY txid, id LIMIT $3",
-            str(txid),
-            row_id,
-            limit,
+        q = Query(STYLE)
+        sql = (
+            f"SELECT txid::text::bigint, id, {columns} FROM {table} WHERE {_after(q, 'id', after)} AND {VISIBLE}"
+            f" ORDER BY txid, id LIMIT {q.bind(limit)}"
         )
-        return [((r[0], r[1]), r) for r in rows]
+        return [((r[0], r[1]), r) for r in await self._fetch(sql, q)]
 
-    async def read_quarantine(self, after: Position, limit: int) -> list[tuple[Position, int, str, bytes]]:
+    async def read_quarantine(self, after: Position, limit: int) -> list[PulledQuarantine]:
         rows = await self._page("quarantine", "received_at, reason, payload", after, limit)
-        return [(position, r[2], r[3], r[4]) for position, r in rows]
+        return [PulledQuarantine(position, r[2], r[3], r[4]) for position, r in rows]
 
-    async def linked_to(self, user_ids: Collection[str]) -> set[str]:
-        rows = await self.pool.fetch("SELECT from_id FROM links WHERE user_id = ANY($1)", sorted(user_ids))
-        return {r[0] for r in rows}
-
-    async def linked_from(self, some_id: str) -> str | None:
-        found = await self.pool.fetchval("SELECT user_id FROM links WHERE from_id = $1", some_id)
-        return None if found is None else str(found)
-
-    async def read_links(self, after: Position, limit: int) -> list[tuple[Position, Link]]:
+    async def read_links(self, after: Position, limit: int) -> list[PulledLink]:
         rows = await self._page("links", "from_id, user_id, kind, linked_at", after, limit)
-        return [(position, Link(r[2], r[3], r[4], r[5])) for position, r in rows]
-
-    async def read_traits(self, ids: Collection[str]) -> list[Trait]:
-        rows = await self.pool.fetch(
-            "SELECT user_id, name, value, set_at FROM traits WHERE user_id = ANY($1)", sorted(ids)
-        )
-        return [Trait(r[0], r[1], r[2], r[3]) for r in rows]
+        return [PulledLink(position, Link(r[2], r[3], r[4], r[5])) for position, r in rows]
 
     async def read_users(self, after: str, limit: int) -> list[str]:
-        rows = await self.pool.fetch(
-            "SELECT user_id FROM (SELECT DISTINCT user_id FROM messages WHERE user_id > $1"
-            " UNION SELECT user_id FROM traits WHERE user_id > $1) AS users ORDER BY user_id LIMIT $2",
-            after,
-            limit,
-        )
-        return [r[0] for r in rows]
+        q = Query(STYLE)
+        return [r[0] for r in await self._fetch(sql_.users_after(q, after, limit), q)]
 
+    async def read_traits(self, ids: Collection[str]) -> list[Trait]:
+        q = Query(STYLE)
+        return [Trait(r[0], r[1], r[2], r[3]) for r in await self._fetch(sql_.traits_of(q, ids), q)]
+
+    async def read_suppressed(self) -> set[str]:
+        return {r[0] for r in await self.pool.fetch(sql_.READ_SUPPRESSED)}
+
+    # --- the identity graph -----------------------------------------------------------------------------
+    async def linked_to(self, user_ids: Collection[str]) -> set[str]:
+        q = Query(STYLE)
+        return {r[0] for r in await self._fetch(sql_.linked_to(q, user_ids), q)}
+
+    async def linked_from(self, some_id: str) -> str | None:
+        q = Query(STYLE)
+        rows = await self._fetch(sql_.linked_from(q, some_id), q)
+        return str(rows[0][0]) if rows else None
+
+    # --- maintenance ------------------------------------------------------------------------------------
     async def count_expired(self, cutoff: int) -> tuple[int, int]:
-        messages = await self.pool.fetchval(
-            "SELECT count(*) FROM messages WHERE user_id IS NULL AND timestamp < $1"
-            " AND NOT EXISTS (SELECT 1 FROM links WHERE links.from_id = messages.anonymous_id)",
-            cutoff,
-        )
-        quarantine = await self.pool.fetchval("SELECT count(*) FROM quarantine WHERE received_at < $1", cutoff)
-        return int(messages), int(quarantine)
+        q = Query(STYLE)
+        messages = await self._fetch(f"SELECT count(*) FROM messages WHERE {sql_.expired_message(q, cutoff)}", q)
+        q = Query(STYLE)
+        quarantine = await self._fetch(f"SELECT count(*) FROM quarantine WHERE {sql_.expired_quarantine(q, cutoff)}", q)
+        return int(messages[0][0]), int(quarantine[0][0])
 
-    async def expire_some(self, cutoff: int, limit: int, position: ExpiryPosition) -> ExpiryStep:
+    async def expire_some(self, cutoff: int, limit: int, position: Position) -> ExpiryStep:
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT timestamp, seq, EXISTS (SELECT 1 FROM links WHERE links.from_id = messages.anonymous_id)"
-                " FROM messages WHERE user_id IS NULL AND timestamp < $1 AND (timestamp, seq) > ($2, $3)"
-                " ORDER BY timestamp, seq LIMIT $4",
-                cutoff,
-                *position,
-                limit,
-            )
+            q = Query(STYLE)
+            rows = await conn.fetch(sql_.expiry_walk(q, cutoff, position, limit), *q.values)
             doomed = [r[1] for r in rows if not r[2]]
             if doomed:
                 await conn.execute("DELETE FROM messages WHERE seq = ANY($1)", doomed)
-            status = await conn.execute(
-                "DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine WHERE received_at < $1 LIMIT $2)",
-                cutoff,
-                limit,
-            )
-            quarantine = _count(status)
+            q = Query(STYLE)
+            quarantine = _count(await conn.execute(sql_.delete_expired_quarantine(q, cutoff, limit), *q.values))
         last = (rows[-1][0], rows[-1][1]) if rows else position
         return ExpiryStep(len(doomed), quarantine, last, done=len(rows) < limit and quarantine < limit)
 
     async def erase(self, ids: Collection[str], limit: int) -> Erased:
-        ordered = sorted(ids)
         async with self.pool.acquire() as conn, conn.transaction():
-            messages = await _delete_rows_of(conn, "messages", "seq", ordered, limit)
-            quarantine = await _delete_rows_of(conn, "quarantine", "id", ordered, limit)
+            counts = []
+            for table, key in (("messages", "seq"), ("quarantine", "id")):
+                q = Query(STYLE)
+                counts.append(_count(await conn.execute(sql_.delete_rows_of(q, table, key, ids, limit), *q.values)))
+            messages, quarantine = counts
             links = traits = 0
             if messages < limit and quarantine < limit:  # the last step: the graph goes with the data
-                links = _count(
-                    await conn.execute("DELETE FROM links WHERE from_id = ANY($1) OR user_id = ANY($1)", ordered)
-                )
-                traits = _count(await conn.execute("DELETE FROM traits WHERE user_id = ANY($1)", ordered))
+                q = Query(STYLE)
+                links = _count(await conn.execute(sql_.delete_links_of(q, ids), *q.values))
+                q = Query(STYLE)
+                traits = _count(await conn.execute(sql_.delete_traits_of(q, ids), *q.values))
         return Erased(messages, quarantine, links, traits)
 
-    async def suppress(self, user_hash: str, at: int) -> None:
-        await self.pool.execute(
-            "INSERT INTO suppressed (user_hash, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", user_hash, at
-        )
 
-    async def read_suppressed(self) -> set[str]:
-        return {r[0] for r in await self.pool.fetch("SELECT user_hash FROM suppressed")}
-
-
-async def _delete_rows_of(conn: asyncpg.Connection, table: str, key: str, ids: list[str], limit: int) -> int:
-    """Delete up to `limit` rows of `table` that belong to the person with these IDs."""
-    status = await conn.execute(
-        f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {_person('$1')} LIMIT $2)", ids, limit
-    )
-    return _count(status)
+def _after(q: Query, key: str, after: Position) -> str:
+    """Rows after a pull position (txid, key); every row, from the beginning."""
+    if not after:
+        return "TRUE"
+    return f"(txid, {key}) > ({q.bind(str(after[0]))}::text::xid8, {q.bind(after[1])})"
 
 
 def _count(status: str) -> int:

@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import sqlite3
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from pathlib import Path
 
 import aiosqlite
 
+from collector.store import sql as sql_
 from collector.store.base import (
     Erased,
-    ExpiryPosition,
     ExpiryStep,
     ExportFilter,
     NoStore,
     Position,
+    PulledLink,
+    PulledMessage,
+    PulledQuarantine,
     Store,
     WriteBatch,
 )
+from collector.store.sql import Query
 from collector.types import Link, Trait
 
 # Each entry moves the schema one version up; PRAGMA user_version records how far a file has come.
@@ -90,17 +93,7 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes the WAL file is cut back to after a r
 
 COLUMNS = "message_id, type, event, user_id, anonymous_id, timestamp, received_at, body"
 ROWS_PER_STATEMENT = 32766 // 8 // 2  # well under SQLite's bound-variable limit
-
-
-# A set of IDs, bound as one JSON array: no limit on how many IDs a person has.
-IDS = "(SELECT value FROM json_each(?))"
-# A message of a person's anonymousId belongs to them unless it names another user (someone else
-# signed in on the same browser). Binds the IDs three times.
-PERSON = f"(user_id IN {IDS} OR (anonymous_id IN {IDS} AND (user_id IS NULL OR user_id IN {IDS})))"
-
-
-def _ids(ids: Collection[str]) -> str:
-    return json.dumps(sorted(ids))
+STYLE: sql_.Style = "qmark"
 
 
 class SqliteStore(Store):
@@ -184,12 +177,29 @@ class SqliteStore(Store):
         assert self._reader is not None, "store is not open"
         return self._reader
 
-    async def write(self, batch: WriteBatch) -> set[str]:
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The writer, in a transaction that takes the write lock at once: committed if the block ends,
+        rolled back if it raises."""
         conn = self.writer
-        inserted: set[str] = set()
-        messages = batch.messages
         await conn.execute("BEGIN IMMEDIATE")
         try:
+            yield conn
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
+
+    async def _fetch(self, sql: str, q: Query | Sequence[object] = ()) -> list[sqlite3.Row]:
+        values = q.values if isinstance(q, Query) else q
+        async with self.reader.execute(sql, values) as cur:
+            return list(await cur.fetchall())
+
+    # --- write ------------------------------------------------------------------------------------------
+    async def write(self, batch: WriteBatch) -> set[str]:
+        inserted: set[str] = set()
+        messages = batch.messages
+        async with self._transaction() as conn:
             for start in range(0, len(messages), ROWS_PER_STATEMENT):
                 chunk = messages[start : start + ROWS_PER_STATEMENT]
                 sql = (
@@ -200,153 +210,89 @@ class SqliteStore(Store):
                 params = [value for row in chunk for value in row]
                 inserted.update(r[0] for r in await conn.execute_fetchall(sql, params))  # one trip to the thread
             if batch.quarantine:
-                await conn.executemany(
-                    "INSERT INTO quarantine (received_at, reason, payload, message_id, user_id, anonymous_id)"
-                    " VALUES (?,?,?,?,?,?)",
-                    batch.quarantine,
-                )
+                await conn.executemany(sql_.insert_quarantine(STYLE), batch.quarantine)
             if batch.links:
-                await conn.executemany(
-                    "INSERT INTO links (from_id, user_id, kind, linked_at) VALUES (?,?,?,?)"
-                    " ON CONFLICT (from_id) DO NOTHING",
-                    batch.links,
-                )
+                await conn.executemany(sql_.insert_link(STYLE), batch.links)
             if batch.traits:
-                await conn.executemany(
-                    "INSERT INTO traits (user_id, name, value, set_at) VALUES (?,?,?,?)"
-                    " ON CONFLICT (user_id, name) DO UPDATE SET value = excluded.value, set_at = excluded.set_at"
-                    " WHERE excluded.set_at >= traits.set_at",
-                    batch.traits,
-                )
-            await conn.execute("COMMIT")
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
+                await conn.executemany(sql_.upsert_trait(STYLE), batch.traits)
         return inserted
 
-    async def read_messages(self, after: Position, limit: int, where: ExportFilter) -> list[tuple[Position, bytes]]:
-        # One writer connection commits in sequence order, so the sequence alone is the position.
-        clauses = ["seq > ?"]
-        params: list[object] = [after[0] if after else 0]
-        for column, op, value in where.comparisons():
-            clauses.append(f"{column} {op} ?")
-            params.append(value)
+    async def suppress(self, user_hash: str, at: int) -> None:
+        await self.writer.execute(sql_.insert_suppressed(STYLE), (user_hash, at))
+
+    # --- pull -------------------------------------------------------------------------------------------
+    # One writer connection commits in sequence order, so the sequence alone is a pull position.
+    async def read_messages(self, after: Position, limit: int, where: ExportFilter) -> list[PulledMessage]:
+        q = Query(STYLE)
+        clauses = [f"seq > {q.bind(after[0] if after else 0)}"]
+        clauses += [f"{column} {op} {q.bind(value)}" for column, op, value in where.comparisons()]
         if where.person is not None:
-            clauses.append(PERSON)
-            params += [_ids(where.person)] * 3
-        sql = f"SELECT seq, body FROM messages WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?"
-        async with self.reader.execute(sql, [*params, limit]) as cur:
-            return [((r[0],), r[1]) for r in await cur.fetchall()]
+            clauses.append(sql_.person(q, where.person))
+        sql = f"SELECT seq, body FROM messages WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT {q.bind(limit)}"
+        return [PulledMessage((r[0],), r[1]) for r in await self._fetch(sql, q)]
 
-    async def read_quarantine(self, after: Position, limit: int) -> list[tuple[Position, int, str, bytes]]:
+    async def read_quarantine(self, after: Position, limit: int) -> list[PulledQuarantine]:
         sql = "SELECT id, received_at, reason, payload FROM quarantine WHERE id > ? ORDER BY id LIMIT ?"
-        async with self.reader.execute(sql, (after[0] if after else 0, limit)) as cur:
-            return [((r[0],), r[1], r[2], r[3]) for r in await cur.fetchall()]
+        rows = await self._fetch(sql, (after[0] if after else 0, limit))
+        return [PulledQuarantine((r[0],), r[1], r[2], r[3]) for r in rows]
 
-    async def linked_to(self, user_ids: Collection[str]) -> set[str]:
-        async with self.reader.execute(f"SELECT from_id FROM links WHERE user_id IN {IDS}", (_ids(user_ids),)) as cur:
-            return {r[0] for r in await cur.fetchall()}
-
-    async def linked_from(self, some_id: str) -> str | None:
-        async with self.reader.execute("SELECT user_id FROM links WHERE from_id = ?", (some_id,)) as cur:
-            row = await cur.fetchone()
-        return None if row is None else str(row[0])
-
-    async def read_links(self, after: Position, limit: int) -> list[tuple[Position, Link]]:
+    async def read_links(self, after: Position, limit: int) -> list[PulledLink]:
         sql = "SELECT id, from_id, user_id, kind, linked_at FROM links WHERE id > ? ORDER BY id LIMIT ?"
-        async with self.reader.execute(sql, (after[0] if after else 0, limit)) as cur:
-            return [((r[0],), Link(r[1], r[2], r[3], r[4])) for r in await cur.fetchall()]
-
-    async def read_traits(self, ids: Collection[str]) -> list[Trait]:
-        sql = f"SELECT user_id, name, value, set_at FROM traits WHERE user_id IN {IDS}"
-        async with self.reader.execute(sql, (_ids(ids),)) as cur:
-            return [Trait(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
+        rows = await self._fetch(sql, (after[0] if after else 0, limit))
+        return [PulledLink((r[0],), Link(r[1], r[2], r[3], r[4])) for r in rows]
 
     async def read_users(self, after: str, limit: int) -> list[str]:
-        sql = (
-            "SELECT user_id FROM (SELECT DISTINCT user_id FROM messages WHERE user_id > ?1"
-            " UNION SELECT DISTINCT user_id FROM traits WHERE user_id > ?1) ORDER BY user_id LIMIT ?2"
-        )
-        async with self.reader.execute(sql, (after, limit)) as cur:
-            return [r[0] for r in await cur.fetchall()]
+        q = Query(STYLE)
+        return [r[0] for r in await self._fetch(sql_.users_after(q, after, limit), q)]
 
-    # An anonymous message expires when older than the cutoff and its anonymousId was never linked.
-    _EXPIRED = (
-        "FROM messages WHERE user_id IS NULL AND timestamp < ?"
-        " AND NOT EXISTS (SELECT 1 FROM links WHERE links.from_id = messages.anonymous_id)"
-    )
+    async def read_traits(self, ids: Collection[str]) -> list[Trait]:
+        q = Query(STYLE)
+        return [Trait(r[0], r[1], r[2], r[3]) for r in await self._fetch(sql_.traits_of(q, ids), q)]
 
+    async def read_suppressed(self) -> set[str]:
+        return {r[0] for r in await self._fetch(sql_.READ_SUPPRESSED)}
+
+    # --- the identity graph -----------------------------------------------------------------------------
+    async def linked_to(self, user_ids: Collection[str]) -> set[str]:
+        q = Query(STYLE)
+        return {r[0] for r in await self._fetch(sql_.linked_to(q, user_ids), q)}
+
+    async def linked_from(self, some_id: str) -> str | None:
+        q = Query(STYLE)
+        rows = await self._fetch(sql_.linked_from(q, some_id), q)
+        return str(rows[0][0]) if rows else None
+
+    # --- maintenance ------------------------------------------------------------------------------------
     async def count_expired(self, cutoff: int) -> tuple[int, int]:
-        async with self.reader.execute(f"SELECT count(*) {self._EXPIRED}", (cutoff,)) as cur:
-            messages = (await cur.fetchone() or (0,))[0]
-        async with self.reader.execute("SELECT count(*) FROM quarantine WHERE received_at < ?", (cutoff,)) as cur:
-            quarantine = (await cur.fetchone() or (0,))[0]
-        return messages, quarantine
+        q = Query(STYLE)
+        messages = await self._fetch(f"SELECT count(*) FROM messages WHERE {sql_.expired_message(q, cutoff)}", q)
+        q = Query(STYLE)
+        quarantine = await self._fetch(f"SELECT count(*) FROM quarantine WHERE {sql_.expired_quarantine(q, cutoff)}", q)
+        return messages[0][0], quarantine[0][0]
 
-    async def expire_some(self, cutoff: int, limit: int, position: ExpiryPosition) -> ExpiryStep:
-        conn = self.writer
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Walk the (timestamp, seq) index of user-less messages from where the last step stopped.
-            async with conn.execute(
-                "SELECT timestamp, seq, EXISTS (SELECT 1 FROM links WHERE links.from_id = messages.anonymous_id)"
-                " FROM messages WHERE user_id IS NULL AND timestamp < ? AND (timestamp, seq) > (?, ?)"
-                " ORDER BY timestamp, seq LIMIT ?",
-                (cutoff, *position, limit),
-            ) as cur:
-                rows = list(await cur.fetchall())
+    async def expire_some(self, cutoff: int, limit: int, position: Position) -> ExpiryStep:
+        async with self._transaction() as conn:
+            q = Query(STYLE)
+            rows = list(await conn.execute_fetchall(sql_.expiry_walk(q, cutoff, position, limit), q.values))
             doomed = [(r[1],) for r in rows if not r[2]]
             if doomed:
                 await conn.executemany("DELETE FROM messages WHERE seq = ?", doomed)
-            cur = await conn.execute(
-                "DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine WHERE received_at < ? LIMIT ?)",
-                (cutoff, limit),
-            )
-            quarantine = cur.rowcount
-            await conn.execute("COMMIT")
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
+            q = Query(STYLE)
+            quarantine = (await conn.execute(sql_.delete_expired_quarantine(q, cutoff, limit), q.values)).rowcount
         last = (rows[-1][0], rows[-1][1]) if rows else position
         return ExpiryStep(len(doomed), quarantine, last, done=len(rows) < limit and quarantine < limit)
 
     async def erase(self, ids: Collection[str], limit: int) -> Erased:
-        conn = self.writer
-        person = _ids(ids)
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
-            messages = await self._delete_rows_of(conn, "messages", "seq", person, limit)
-            quarantine = await self._delete_rows_of(conn, "quarantine", "id", person, limit)
+        async with self._transaction() as conn:
+            counts = []
+            for table, key in (("messages", "seq"), ("quarantine", "id")):
+                q = Query(STYLE)
+                counts.append((await conn.execute(sql_.delete_rows_of(q, table, key, ids, limit), q.values)).rowcount)
+            messages, quarantine = counts
             links = traits = 0
             if messages < limit and quarantine < limit:  # the last step: the graph goes with the data
-                cur = await conn.execute(
-                    f"DELETE FROM links WHERE from_id IN {IDS} OR user_id IN {IDS}", (person, person)
-                )
-                links = cur.rowcount
-                cur = await conn.execute(f"DELETE FROM traits WHERE user_id IN {IDS}", (person,))
-                traits = cur.rowcount
-            await conn.execute("COMMIT")
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
+                q = Query(STYLE)
+                links = (await conn.execute(sql_.delete_links_of(q, ids), q.values)).rowcount
+                q = Query(STYLE)
+                traits = (await conn.execute(sql_.delete_traits_of(q, ids), q.values)).rowcount
         return Erased(messages, quarantine, links, traits)
-
-    @staticmethod
-    async def _delete_rows_of(conn: aiosqlite.Connection, table: str, key: str, person: str, limit: int) -> int:
-        """Delete up to `limit` rows of `table` that belong to the person with these IDs (JSON)."""
-        cur = await conn.execute(
-            f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE user_id IN {IDS}"
-            f" UNION SELECT {key} FROM {table} WHERE anonymous_id IN {IDS}"
-            f" AND (user_id IS NULL OR user_id IN {IDS}) LIMIT ?)",
-            (person, person, person, limit),
-        )
-        return cur.rowcount
-
-    async def suppress(self, user_hash: str, at: int) -> None:
-        await self.writer.execute(
-            "INSERT INTO suppressed (user_hash, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING", (user_hash, at)
-        )
-
-    async def read_suppressed(self) -> set[str]:
-        async with self.reader.execute("SELECT user_hash FROM suppressed") as cur:
-            return {r[0] for r in await cur.fetchall()}

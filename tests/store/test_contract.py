@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from collector.config import Settings
+from collector.graph import linked_ids, owner
 from collector.store import ExportFilter, Store, create_store
-from collector.store.base import BEGINNING, START, Erased, WriteBatch
+from collector.store.base import BEGINNING, Erased, WriteBatch
 from collector.types import Link, QuarantineRow, StoredMessage, Trait
 from tests.pg import postgres_url  # noqa: F401  (a fixture)
 
@@ -96,9 +97,9 @@ async def test_links_keep_their_first_user_and_chain(store: Store) -> None:
         Link("anon-2", "new-user", "identify", 4),
     ]
     await store.write(WriteBatch(links=links))
-    assert await store.linked_ids("new-user") == {"new-user", "old-user", "anon-1", "anon-2"}
-    assert await store.linked_ids("intruder") == {"intruder"}
-    assert await store.owner("anon-1") == "new-user" and await store.owner("new-user") is None
+    assert await linked_ids(store, "new-user") == {"new-user", "old-user", "anon-1", "anon-2"}
+    assert await linked_ids(store, "intruder") == {"intruder"}
+    assert await owner(store, "anon-1") == "new-user" and await owner(store, "new-user") is None
     page = await store.read_links(BEGINNING, 2)
     assert [link.from_id for _, link in page] == ["anon-1", "old-user"]
     assert [link.from_id for _, link in await store.read_links(page[-1][0], 10)] == ["anon-2"]
@@ -128,7 +129,7 @@ async def test_expiry_spares_linked_visitors_and_users(store: Store) -> None:
         [QuarantineRow(100, "bad", b"{}", None), QuarantineRow(900, "bad", b"{}", None)],
         links=[Link("a2", "u", "identify", 950)]))  # fmt: skip
     assert await store.count_expired(500) == (1, 1)
-    step = await store.expire_some(500, 1, START)
+    step = await store.expire_some(500, 1, BEGINNING)
     assert (step.messages, step.quarantine, step.done) == (1, 1, False)
     step = await store.expire_some(500, 1, step.position)  # the linked visitor's old message: kept
     assert (step.messages, step.quarantine, step.done) == (0, 0, False)
@@ -143,7 +144,7 @@ async def test_erase_in_chunks_then_graph(store: Store) -> None:
         [msg(f"u{i}", user="u") for i in range(5)] + [msg("a", user=None, anon="a"), msg("other", user="v")],
         [QuarantineRow(1, "bad", b"{}", None, "u", None), QuarantineRow(1, "bad", b"{}", None, "v", None)],
         links=[Link("a", "u", "identify", 1)], traits=[Trait("u", "plan", b'"pro"', 1)]))  # fmt: skip
-    ids = await store.linked_ids("u")
+    ids = await linked_ids(store, "u")
     first = await store.erase(ids, 4)
     assert first == Erased(4, 1, 0, 0)
     assert await store.erase(ids, 4) == Erased(2, 0, 1, 1)
@@ -163,7 +164,7 @@ async def test_a_person_with_very_many_ids(store: Store) -> None:
     anons = [f"anon-{i}" for i in range(40_000)]
     await store.write(WriteBatch([msg("first", user=None, anon=anons[0]), msg("other", user="v")],
                                  links=[Link(a, "u", "message", 1) for a in anons]))  # fmt: skip
-    ids = await store.linked_ids("u")
+    ids = await linked_ids(store, "u")
     assert len(ids) == 40_001
     rows = await store.read_messages(BEGINNING, 10, ExportFilter(person=frozenset(ids)))
     assert [b for _, b in rows] == [b'{"messageId":"first"}']

@@ -1,0 +1,159 @@
+"""The SQL that both backends share, written once and built for either placeholder style.
+
+SQLite numbers nothing (`?`, bound in order) and binds a set of IDs as one JSON array (no limit on how
+many IDs a person has); PostgreSQL numbers its placeholders (`$1`) and binds a set as an array. A
+`Query` collects the values as it writes their placeholders, so a statement reads the same for both.
+What differs between the backends (pull positions, PostgreSQL's visibility rule, SQLite's transactions)
+stays in each backend.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Literal
+
+Style = Literal["qmark", "numbered"]
+
+
+@dataclass
+class Query:
+    """Placeholders in one style, and the values bound to them, in order."""
+
+    style: Style
+    values: list[object] = field(default_factory=list)
+
+    def bind(self, value: object) -> str:
+        """The placeholder for `value`, which is bound in the next free place. SQLite's `?` are bound in
+        the order they stand in the text, so bind in that order."""
+        self.values.append(value)
+        return f"${len(self.values)}" if self.style == "numbered" else "?"
+
+    def among(self, column: str, ids: Collection[str]) -> str:
+        """`column` is one of `ids`."""
+        if self.style == "numbered":
+            return f"{column} = ANY({self.bind(sorted(ids))})"
+        return f"{column} IN (SELECT value FROM json_each({self.bind(json.dumps(sorted(ids)))}))"
+
+
+def placeholders(style: Style, count: int) -> str:
+    """`?,?,?` or `$1, $2, $3`: one row of values for executemany."""
+    return ",".join("?" * count) if style == "qmark" else ", ".join(f"${i}" for i in range(1, count + 1))
+
+
+# --- a person's rows --------------------------------------------------------------------------------------
+def person(q: Query, ids: Collection[str]) -> str:
+    """A person's messages (or quarantined messages): those whose userId is one of the person's IDs, and
+    those of the person's anonymousIds that name no other user (someone else may have signed in on the
+    same browser; their messages are theirs)."""
+    return (
+        f"({q.among('user_id', ids)} OR ({q.among('anonymous_id', ids)}"
+        f" AND (user_id IS NULL OR {q.among('user_id', ids)})))"
+    )
+
+
+def delete_rows_of(q: Query, table: str, key: str, ids: Collection[str], limit: int) -> str:
+    """Delete up to `limit` of a person's rows of `table` (messages or quarantine, keyed by `key`). Two
+    index lookups joined by UNION: an OR over two columns would scan the table."""
+    return (
+        f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {q.among('user_id', ids)}"
+        f" UNION SELECT {key} FROM {table} WHERE {q.among('anonymous_id', ids)}"
+        f" AND (user_id IS NULL OR {q.among('user_id', ids)}) LIMIT {q.bind(limit)})"
+    )
+
+
+def delete_links_of(q: Query, ids: Collection[str]) -> str:
+    """A person's links, from either side: with their traits, the last step of an erasure."""
+    return f"DELETE FROM links WHERE {q.among('from_id', ids)} OR {q.among('user_id', ids)}"
+
+
+def delete_traits_of(q: Query, ids: Collection[str]) -> str:
+    return f"DELETE FROM traits WHERE {q.among('user_id', ids)}"
+
+
+# --- expiry ---------------------------------------------------------------------------------------------
+def expired_message(q: Query, cutoff: int) -> str:
+    """An anonymous message expires when older than the cutoff (its corrected timestamp) and its
+    anonymousId was never linked to a user."""
+    return (
+        f"user_id IS NULL AND timestamp < {q.bind(cutoff)}"
+        " AND NOT EXISTS (SELECT 1 FROM links WHERE links.from_id = messages.anonymous_id)"
+    )
+
+
+def expiry_walk(q: Query, cutoff: int, position: tuple[int, ...], limit: int) -> str:
+    """The next `limit` user-less messages older than the cutoff after `position` (timestamp, seq), along
+    the partial (timestamp, seq) index, each with whether its anonymousId is linked (those are kept)."""
+    sql = (
+        "SELECT timestamp, seq, EXISTS (SELECT 1 FROM links WHERE links.from_id = messages.anonymous_id)"
+        f" FROM messages WHERE user_id IS NULL AND timestamp < {q.bind(cutoff)}"
+    )
+    if position:
+        sql += f" AND (timestamp, seq) > ({q.bind(position[0])}, {q.bind(position[1])})"
+    return sql + f" ORDER BY timestamp, seq LIMIT {q.bind(limit)}"
+
+
+def expired_quarantine(q: Query, cutoff: int) -> str:
+    return f"received_at < {q.bind(cutoff)}"
+
+
+def delete_expired_quarantine(q: Query, cutoff: int, limit: int) -> str:
+    return (
+        "DELETE FROM quarantine WHERE id IN"
+        f" (SELECT id FROM quarantine WHERE {expired_quarantine(q, cutoff)} LIMIT {q.bind(limit)})"
+    )
+
+
+# --- the identity graph ---------------------------------------------------------------------------------
+def linked_to(q: Query, user_ids: Collection[str]) -> str:
+    return f"SELECT from_id FROM links WHERE {q.among('user_id', user_ids)}"
+
+
+def linked_from(q: Query, some_id: str) -> str:
+    return f"SELECT user_id FROM links WHERE from_id = {q.bind(some_id)}"
+
+
+def traits_of(q: Query, ids: Collection[str]) -> str:
+    return f"SELECT user_id, name, value, set_at FROM traits WHERE {q.among('user_id', ids)}"
+
+
+def users_after(q: Query, after: str, limit: int) -> str:
+    """Every user with messages or traits, in userId order, after `after`."""
+    return (
+        f"SELECT user_id FROM (SELECT DISTINCT user_id FROM messages WHERE user_id > {q.bind(after)}"
+        f" UNION SELECT user_id FROM traits WHERE user_id > {q.bind(after)}) AS users"
+        f" ORDER BY user_id LIMIT {q.bind(limit)}"
+    )
+
+
+# --- writes (executemany, one row of values each) -------------------------------------------------------
+def insert_quarantine(style: Style) -> str:
+    return (
+        "INSERT INTO quarantine (received_at, reason, payload, message_id, user_id, anonymous_id)"
+        f" VALUES ({placeholders(style, 6)})"
+    )
+
+
+def insert_link(style: Style) -> str:
+    """A link whose `from_id` is linked already keeps its first user."""
+    return (
+        f"INSERT INTO links (from_id, user_id, kind, linked_at) VALUES ({placeholders(style, 4)})"
+        " ON CONFLICT (from_id) DO NOTHING"
+    )
+
+
+def upsert_trait(style: Style) -> str:
+    """A trait keeps the value with the latest `set_at`."""
+    return (
+        f"INSERT INTO traits (user_id, name, value, set_at) VALUES ({placeholders(style, 4)})"
+        " ON CONFLICT (user_id, name) DO UPDATE SET value = excluded.value, set_at = excluded.set_at"
+        " WHERE excluded.set_at >= traits.set_at"
+    )
+
+
+def insert_suppressed(style: Style) -> str:
+    return f"INSERT INTO suppressed (user_hash, created_at) VALUES ({placeholders(style, 2)}) ON CONFLICT DO NOTHING"
+
+
+READ_SUPPRESSED = "SELECT user_hash FROM suppressed"
