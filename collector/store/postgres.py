@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from collector.store import sql as sql_
+import collector.store.sql as sql_
 from collector.store.base import (
     Erased,
     ExpiryStep,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from collector.store import sql as sql_
+import collector.store.sql as sql_
 from collector.store.base import (
     Erased,
     ExpiryStep,
