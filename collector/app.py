@@ -20,6 +20,7 @@ from collector.enrich import Enricher
 from collector.graph import Graph
 from collector.http import HTTPError, handle_http_error, json_response, runtime
 from collector.identify import CookieJar
+from collector.paging import Cursors
 from collector.runtime import Runtime
 from collector.store import create_store
 from collector.store.group_commit import GroupCommitter
@@ -66,7 +67,8 @@ def create_app(settings: Settings) -> Starlette:
         enricher = Enricher(settings)
         graph = Graph(await store.read_suppressed())
         cookies = CookieJar.from_settings(settings)
-        rt = Runtime(settings, store, committer, cookies, enricher, graph, tracker=_load_tracker())
+        cursors = Cursors(settings.cookie_secrets)
+        rt = Runtime(settings, store, committer, cookies, enricher, graph, cursors, tracker=_load_tracker())
         app.state.runtime = rt
         expiry = None
         if settings.expiry_interval_seconds > 0:

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from collector.graph import linked_ids
 from collector.http import HTTPError, ndjson_response, require_admin
-from collector.paging import COUNT_HEADER, CURSOR_HEADER, encode_position, parse_limit, position_after
+from collector.paging import COUNT_HEADER, CURSOR_HEADER, parse_limit
 from collector.store import ExportFilter
 from collector.types import MESSAGE_TYPES
 from collector.validate import Invalid, parse_time
@@ -55,7 +55,7 @@ async def export_endpoint(request: Request) -> Response:
     rt = require_admin(request, "export")
     q = request.query_params
     where = export_filter(q)
-    after = position_after(q)
+    after = rt.cursors.position_after(q)
     limit = parse_limit(q, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
     user_id = q.get("userId")
     if user_id is not None:  # the user's own messages and those of every ID linked to them
@@ -63,14 +63,14 @@ async def export_endpoint(request: Request) -> Response:
     rows = await rt.store.read_messages(after, limit, where)
     last = rows[-1].position if rows else after
     return ndjson_response(
-        (row.body for row in rows), {CURSOR_HEADER: encode_position(last), COUNT_HEADER: str(len(rows))}
+        (row.body for row in rows), {CURSOR_HEADER: rt.cursors.encode_position(last), COUNT_HEADER: str(len(rows))}
     )
 
 
 async def quarantine_endpoint(request: Request) -> Response:
     """Rejected messages with their reasons, NDJSON, resumable like the export."""
     rt = require_admin(request, "quarantine")
-    after = position_after(request.query_params)
+    after = rt.cursors.position_after(request.query_params)
     limit = parse_limit(request.query_params, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
     rows = await rt.store.read_quarantine(after, limit)
     lines = (
@@ -79,4 +79,4 @@ async def quarantine_endpoint(request: Request) -> Response:
         )
         for row in rows
     )
-    return ndjson_response(lines, {CURSOR_HEADER: encode_position(rows[-1].position if rows else after)})
+    return ndjson_response(lines, {CURSOR_HEADER: rt.cursors.encode_position(rows[-1].position if rows else after)})

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from collector import graph
 from collector.http import HTTPError, json_response, ndjson_response, require_admin
-from collector.paging import CURSOR_HEADER, decode_user, encode_position, encode_user, parse_limit, position_after
+from collector.paging import CURSOR_HEADER, parse_limit
 from collector.profiles import build_profile, iso_ms
 
 MAX_PROFILES_PAGE = 100
@@ -38,7 +38,7 @@ async def profiles_endpoint(request: Request) -> Response:
     q = request.query_params
     limit = parse_limit(q, default=MAX_PROFILES_PAGE, maximum=MAX_PROFILES_PAGE)
     cursor = q.get("cursor")
-    after = decode_user(cursor) if cursor else ""
+    after = rt.cursors.decode_user(cursor) if cursor else ""
     lines = []
     users = await rt.store.read_users(after, limit)
     for user_id in users:
@@ -47,17 +47,17 @@ async def profiles_endpoint(request: Request) -> Response:
         profile = await build_profile(rt.store, user_id)
         if profile is not None:
             lines.append(_encode(profile))
-    return ndjson_response(lines, {CURSOR_HEADER: encode_user(users[-1]) if users else (cursor or "")})
+    return ndjson_response(lines, {CURSOR_HEADER: rt.cursors.encode_user(users[-1]) if users else (cursor or "")})
 
 
 async def links_endpoint(request: Request) -> Response:
     """The identity graph's links, NDJSON, in the order they were made, resumable like the export."""
     rt = require_admin(request)
-    after = position_after(request.query_params)
+    after = rt.cursors.position_after(request.query_params)
     limit = parse_limit(request.query_params, default=MAX_LINKS_PAGE, maximum=MAX_LINKS_PAGE)
     rows = await rt.store.read_links(after, limit)
     lines = (
         _encode({"fromId": link.from_id, "userId": link.user_id, "kind": link.kind, "linkedAt": iso_ms(link.linked_at)})
         for _, link in rows
     )
-    return ndjson_response(lines, {CURSOR_HEADER: encode_position(rows[-1].position if rows else after)})
+    return ndjson_response(lines, {CURSOR_HEADER: rt.cursors.encode_position(rows[-1].position if rows else after)})

@@ -10,6 +10,7 @@ from collector.config import Settings
 from collector.enrich import Enricher
 from collector.graph import Graph
 from collector.identify import CookieJar
+from collector.paging import Cursors
 from collector.store import Store
 from collector.store.group_commit import GroupCommitter
 from collector.types import SourceKind
@@ -23,6 +24,7 @@ class Runtime:
     cookies: CookieJar
     enricher: Enricher
     graph: Graph
+    cursors: Cursors
     tracker: tuple[bytes, str] | None = None  # the built tracker and its ETag
     counters: Counter[str] = field(default_factory=Counter)
 

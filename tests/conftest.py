@@ -98,6 +98,12 @@ class Collector:
             timeout=30,
         )
 
+    def admin_get(self, path: str, **params: Any) -> httpx.Response:
+        """GET an admin endpoint with the export token."""
+        return httpx.get(
+            self.url + path, params=params, headers={"Authorization": f"Bearer {self.export_token}"}, timeout=30
+        )
+
     def export(self, **params: Any) -> list[dict[str, Any]]:
         """Every exported message, following the cursor until an empty page."""
         out: list[dict[str, Any]] = []

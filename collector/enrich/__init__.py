@@ -54,8 +54,10 @@ class Enricher:
         if not self.settings.enrich:
             return True
         context = msg.context
-        if facts.kind == "browser":
+        if facts.kind == "browser":  # the public key: only the request says who sent it, never the message
             ua, ip = facts.user_agent, facts.ip
+            context.pop("userAgent", None)
+            context.pop("ip", None)
         else:  # a backend says for whom it sends: its own context.userAgent and context.ip, if any
             ua = context.get("userAgent") if isinstance(context.get("userAgent"), str) else None
             ip = parse_ip(context.get("ip")) if isinstance(context.get("ip"), str) else None
