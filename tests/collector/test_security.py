@@ -51,8 +51,9 @@ def test_cursors_survive_a_secret_rotation_and_not_a_foreign_secret(collector_fa
 def test_the_browser_key_cannot_claim_a_user_agent_or_an_ip(collector: Collector) -> None:
     import httpx
 
+    iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X)"
     msg = {"type": "track", "event": "E", "userId": "u", "messageId": "claims",
-           "context": {"userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X)", "ip": "81.2.69.142"}}  # fmt: skip
+           "context": {"userAgent": iphone, "ip": "81.2.69.142"}}  # fmt: skip
     r = httpx.post(collector.url + "/v1/batch", json={"batch": [msg]}, auth=(collector.write_key, ""),
                    headers={"User-Agent": ""})  # fmt: skip
     assert r.status_code == 200, r.text
