@@ -5,6 +5,11 @@ walks over the store (a user's linked IDs, an ID's owner).
 that carries both IDs links them too (so a lost identify does not orphan a visitor). A linked ID keeps
 the first user it was linked to: links are stored once, never recomputed or moved. A trait keeps the
 value with the latest timestamp, whatever order messages arrive in.
+
+Who may link what: browser traffic (the public key, which anyone can read from a page) links only its
+own anonymousId, the one in force for the request, to a userId; an alias from a browser links nothing
+else, and its links are guarded (`WriteBatch.guarded_links`: never from an identified user). Merging one
+user into another, or linking any other ID, takes the server key.
 """
 
 from __future__ import annotations
@@ -29,14 +34,18 @@ class Graph:
         self.suppressed = suppressed
         self._known: dict[str, str] = {}  # from_id -> user_id written recently: no need to write again
 
-    def updates(self, msg: AnyMessage, timestamp: int, received: int) -> tuple[list[Link], list[Trait]]:
+    def updates(
+        self, msg: AnyMessage, timestamp: int, received: int, *, browser: bool = False
+    ) -> tuple[list[Link], list[Trait]]:
+        """The links and traits `msg` makes. `browser`: it came with the browser key, and its anonymousId
+        is the one in force for the request (see the module docstring for what that may link)."""
         links: list[Link] = []
         traits: list[Trait] = []
         user = msg.user_id
         if user is None:
             return links, traits
         if isinstance(msg, Alias):
-            if msg.previous_id != user:
+            if msg.previous_id != user and (not browser or msg.previous_id == msg.anonymous_id):
                 links.append(Link(msg.previous_id, user, "alias", received))
         elif msg.anonymous_id is not None and msg.anonymous_id != user and self._known.get(msg.anonymous_id) != user:
             links.append(Link(msg.anonymous_id, user, "identify" if isinstance(msg, Identify) else "message", received))

@@ -48,7 +48,7 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
     rt = runtime(request)
     headers = cors_headers(request)
     envelope, kind = await _receive(request, rt, implied_type, headers)
-    answer = _Answer(implied_type, datetime.now(UTC), rt.graph)
+    answer = _Answer(implied_type, datetime.now(UTC), rt.graph, browser=kind == "browser")
     valid = _validate(envelope.messages, implied_type, kind, answer)
     anonymous_id = _identify(request, rt, kind, envelope, valid, answer)
     peer = request.client.host if request.client else None
@@ -170,6 +170,7 @@ async def _store(rt: Runtime, batch: WriteBatch, headers: dict[str, str]) -> set
         headers["Retry-After"] = "5"
         raise HTTPError(503, f"{exc}; nothing from this request was stored, retry it", headers) from None
     rt.graph.remember(batch.links)
+    rt.graph.remember(batch.guarded_links)  # written, or refused for good: either way, not to try again
     return new_ids
 
 
@@ -181,6 +182,7 @@ class _Answer:
     implied_type: str | None
     received: datetime
     graph: Graph
+    browser: bool
     received_ms: int = 0
     received_iso: str = ""
     batch: WriteBatch = field(default_factory=WriteBatch)
@@ -221,8 +223,11 @@ class _Answer:
                 _encode(msg),
             )
         )
-        links, traits = self.graph.updates(msg, timestamp, self.received_ms)
-        self.batch.links += links
+        links, traits = self.graph.updates(msg, timestamp, self.received_ms, browser=self.browser)
+        if self.browser:
+            self.batch.guarded_links += links
+        else:
+            self.batch.links += links
         self.batch.traits += traits
 
     def response(self, new_ids: set[str], anonymous_id: str | None, headers: dict[str, str]) -> Response:

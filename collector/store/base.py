@@ -58,21 +58,28 @@ class ExportFilter:
 
 @dataclass
 class WriteBatch:
-    """What one commit writes: messages, rejected messages, identity links and user traits."""
+    """What one commit writes: messages, rejected messages, identity links and user traits.
+
+    `links` come from server traffic and are written as they are. `guarded_links` come from browser
+    traffic (the public key): each is written only if its `from_id` is not an identified user (no message
+    names it as userId, it has no traits, nothing is linked to it), so that no one holding the browser
+    key can link another person's account into theirs."""
 
     messages: list[StoredMessage] = field(default_factory=list)
     quarantine: list[QuarantineRow] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
     traits: list[Trait] = field(default_factory=list)
+    guarded_links: list[Link] = field(default_factory=list)
 
     def extend(self, other: WriteBatch) -> None:
         self.messages += other.messages
         self.quarantine += other.quarantine
         self.links += other.links
         self.traits += other.traits
+        self.guarded_links += other.guarded_links
 
     def __len__(self) -> int:
-        return len(self.messages) + len(self.quarantine) + len(self.links) + len(self.traits)
+        return len(self.messages) + len(self.quarantine) + len(self.links) + len(self.traits) + len(self.guarded_links)
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,8 @@ class Store(ABC):
         """Store a batch in one transaction, committed before returning.
 
         A messageId stored before (ever) is not stored again. A link whose `from_id` is linked already
-        keeps its first user. A trait keeps the value with the latest `set_at`.
+        keeps its first user; a guarded link is not written if its `from_id` is an identified user (counting
+        this batch's own messages and traits). A trait keeps the value with the latest `set_at`.
 
         Returns:
             The messageIds that were new.

@@ -154,6 +154,10 @@ class PostgresStore(Store):
                     if seen is None or trait.set_at >= seen.set_at:
                         latest[(trait.user_id, trait.name)] = trait
                 await conn.executemany(sql_.upsert_trait(STYLE), list(latest.values()))
+            if batch.guarded_links:  # after this batch's messages and traits, which the guard counts
+                await conn.executemany(
+                    sql_.insert_guarded_link(STYLE), sql_.guarded_link_rows(STYLE, batch.guarded_links)
+                )
             return inserted
 
     async def suppress(self, user_hash: str, at: int) -> None:

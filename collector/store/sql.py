@@ -14,6 +14,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
+from collector.types import Link
+
 Style = Literal["qmark", "numbered"]
 
 
@@ -141,6 +143,29 @@ def insert_link(style: Style) -> str:
         f"INSERT INTO links (from_id, user_id, kind, linked_at) VALUES ({placeholders(style, 4)})"
         " ON CONFLICT (from_id) DO NOTHING"
     )
+
+
+def insert_guarded_link(style: Style) -> str:
+    """A link from browser traffic: not written if `from_id` is an identified user. Executed with
+    `guarded_link_row`'s values."""
+    if style == "numbered":
+        values, again = "$1::text, $2::text, $3::text, $4::bigint", "$1::text"
+    else:
+        values, again = "?, ?, ?, ?", "?"
+    return (
+        f"INSERT INTO links (from_id, user_id, kind, linked_at) SELECT {values}"
+        f" WHERE NOT EXISTS (SELECT 1 FROM messages WHERE user_id = {again})"
+        f" AND NOT EXISTS (SELECT 1 FROM traits WHERE user_id = {again})"
+        f" AND NOT EXISTS (SELECT 1 FROM links WHERE user_id = {again})"
+        " ON CONFLICT (from_id) DO NOTHING"
+    )
+
+
+def guarded_link_rows(style: Style, links: list[Link]) -> list[tuple[object, ...]]:
+    """The values for `insert_guarded_link`: SQLite's `?` bind `from_id` once for each place it stands."""
+    if style == "numbered":
+        return [tuple(link) for link in links]
+    return [(*link, link.from_id, link.from_id, link.from_id) for link in links]
 
 
 def upsert_trait(style: Style) -> str:

@@ -215,6 +215,10 @@ class SqliteStore(Store):
                 await conn.executemany(sql_.insert_link(STYLE), batch.links)
             if batch.traits:
                 await conn.executemany(sql_.upsert_trait(STYLE), batch.traits)
+            if batch.guarded_links:  # after this batch's messages and traits, which the guard counts
+                await conn.executemany(
+                    sql_.insert_guarded_link(STYLE), sql_.guarded_link_rows(STYLE, batch.guarded_links)
+                )
         return inserted
 
     async def suppress(self, user_hash: str, at: int) -> None:

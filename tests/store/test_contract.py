@@ -89,6 +89,20 @@ async def test_reopen_keeps_data_and_schema(db_url: str, tmp_path: Path) -> None
     await s.close()
 
 
+async def test_guarded_links_never_start_from_an_identified_user(store: Store) -> None:
+    await store.write(WriteBatch([msg("alice-1", user="alice")], traits=[Trait("carol", "plan", b'"pro"', 1)],
+                                 links=[Link("anon-b", "bob", "identify", 1)]))  # fmt: skip
+    await store.write(WriteBatch(
+        [msg("dave-1", user="dave")],  # dave is identified by this very batch
+        guarded_links=[Link("alice", "mallory", "alias", 2), Link("carol", "mallory", "message", 2),
+                       Link("bob", "mallory", "message", 2), Link("dave", "mallory", "message", 2),
+                       Link("anon-m", "mallory", "identify", 2)]))  # fmt: skip
+    assert await linked_ids(store, "mallory") == {"mallory", "anon-m"}
+    assert await owner(store, "alice") is None and await owner(store, "bob") is None
+    await store.write(WriteBatch(links=[Link("alice", "alice-new", "alias", 3)]))  # a server's merge is kept
+    assert await owner(store, "alice") == "alice-new"
+
+
 async def test_links_keep_their_first_user_and_chain(store: Store) -> None:
     links = [
         Link("anon-1", "old-user", "identify", 1),
