@@ -14,11 +14,9 @@ user into another, or linking any other ID, takes the server key.
 
 from __future__ import annotations
 
-import hashlib
-
 import msgspec
 
-from collector.store.base import Store
+from collector.store.base import Store, user_hash
 from collector.types import Alias, AnyMessage, Identify, Link, Trait
 
 MAX_TRAITS = 200
@@ -68,11 +66,6 @@ class Graph:
 
     def is_suppressed(self, user_id: str | None) -> bool:
         return bool(self.suppressed) and user_id is not None and user_hash(user_id) in self.suppressed
-
-
-def user_hash(user_id: str) -> str:
-    """How a suppressed user is remembered: a hash, not the ID."""
-    return hashlib.sha256(b"footfall-suppressed-user:" + user_id.encode()).hexdigest()
 
 
 async def linked_ids(store: Store, user_id: str) -> set[str]:

@@ -156,7 +156,7 @@ def _enrich(rt: Runtime, valid: list[_Valid], envelope: Envelope, facts: Request
             msg.integrations = {**envelope.integrations, **msg.integrations}
         msg.message_id = msg.message_id or next(fresh_ids)
         msg.write_key = None
-        answer.add(msg, enrich.to_ms(happened))
+        answer.add(item.index, msg, enrich.to_ms(happened))
 
 
 # --- store ----------------------------------------------------------------------------------------------
@@ -189,6 +189,7 @@ class _Answer:
     rejected: list[Rejection] = field(default_factory=list)
     dropped: int = 0
     warning: str | None = None
+    indexes: list[int] = field(default_factory=list)  # of each message in `batch.messages`
 
     def __post_init__(self) -> None:
         self.received_ms = enrich.to_ms(self.received)
@@ -208,9 +209,10 @@ class _Answer:
     def refuse(self, index: int, message_id: str | None) -> None:
         self.rejected.append(Rejection(index, message_id, "this userId was erased and is suppressed"))
 
-    def add(self, msg: AnyMessage, timestamp: int) -> None:
+    def add(self, index: int, msg: AnyMessage, timestamp: int) -> None:
         """A message to store, with the identity links and traits it makes."""
         assert msg.message_id is not None
+        self.indexes.append(index)
         self.batch.messages.append(
             StoredMessage(
                 msg.message_id,
@@ -232,6 +234,15 @@ class _Answer:
 
     def response(self, new_ids: set[str], anonymous_id: str | None, headers: dict[str, str]) -> Response:
         stored = self.batch.messages
+        if self.graph.suppressed and len(new_ids) < len(stored):
+            # Not new: stored before, or left out by the store because its user was suppressed (erased)
+            # while this request waited for its commit. Those are refused, not duplicates.
+            late = [
+                i for i, m in enumerate(stored) if m.message_id not in new_ids and self.graph.is_suppressed(m.user_id)
+            ]
+            for i in late:
+                self.refuse(self.indexes[i], stored[i].message_id)
+            stored = [m for i, m in enumerate(stored) if i not in set(late)]
         result: dict[str, Any] = {
             "success": not self.rejected,
             "accepted": len(stored),

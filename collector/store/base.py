@@ -7,6 +7,7 @@ erasure). Each method's docstring is its contract. The SQL that both backends sh
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -35,6 +36,11 @@ class PulledQuarantine(NamedTuple):
 class PulledLink(NamedTuple):
     position: Position
     link: Link
+
+
+def user_hash(user_id: str) -> str:
+    """How a suppressed (erased) user is remembered: a hash, not the ID."""
+    return hashlib.sha256(b"footfall-suppressed-user:" + user_id.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,23 @@ class WriteBatch:
         self.links += other.links
         self.traits += other.traits
         self.guarded_links += other.guarded_links
+
+    def user_hashes(self) -> dict[str, str]:
+        """The hash of every userId this batch writes rows for (messages, traits, links)."""
+        users = {m.user_id for m in self.messages if m.user_id is not None}
+        users |= {t.user_id for t in self.traits} | {link.user_id for link in self.links + self.guarded_links}
+        return {user_hash(user): user for user in users}
+
+    def without_users(self, users: Collection[str]) -> WriteBatch:
+        """This batch less every row of these users (suppressed while the batch waited for its commit)."""
+        gone = set(users)
+        return WriteBatch(
+            [m for m in self.messages if m.user_id not in gone],
+            [q for q in self.quarantine if q.user_id not in gone],
+            [link for link in self.links if link.user_id not in gone and link.from_id not in gone],
+            [t for t in self.traits if t.user_id not in gone],
+            [link for link in self.guarded_links if link.user_id not in gone and link.from_id not in gone],
+        )
 
     def __len__(self) -> int:
         return len(self.messages) + len(self.quarantine) + len(self.links) + len(self.traits) + len(self.guarded_links)
@@ -123,6 +146,8 @@ class Store(ABC):
     async def write(self, batch: WriteBatch) -> set[str]:
         """Store a batch in one transaction, committed before returning.
 
+        Nothing of a suppressed user is written, even if the user was suppressed (by any collector) after
+        the batch was made: the check is made in the write's transaction.
         A messageId stored before (ever) is not stored again. A link whose `from_id` is linked already
         keeps its first user; a guarded link is not written if its `from_id` is an identified user (counting
         this batch's own messages and traits). A trait keeps the value with the latest `set_at`.
@@ -134,6 +159,12 @@ class Store(ABC):
     @abstractmethod
     async def suppress(self, user_hash: str, at: int) -> None:
         """Remember that messages of the user with this hash are refused from now on."""
+
+    async def settle(self) -> None:
+        """Return once every write transaction that began before this call has ended, in any process, so
+        that every write from now on sees what was committed before (a suppression, before an erasure
+        deletes). A backend with a single writer per store has nothing to wait for."""
+        return
 
     # --- pull -------------------------------------------------------------------------------------------
     @abstractmethod
@@ -191,4 +222,12 @@ class Store(ABC):
     @abstractmethod
     async def erase(self, ids: Collection[str], limit: int) -> Erased:
         """Delete up to `limit` messages and quarantine rows of these IDs, and (once the messages are
-        gone) their links and traits. Call again until it returns all zeros."""
+        gone) their links and traits. Call again until it returns all zeros.
+
+        A quarantined message whose IDs could not be read (not JSON, not UTF-8) goes too when its bytes
+        hold one of the IDs as a JSON string."""
+
+    async def scrub(self) -> bool:
+        """After deletions: leave no copy of deleted rows readable in any file the store keeps. True when
+        done; False if something (a long reader) kept it from finishing, so the caller may try again."""
+        return True

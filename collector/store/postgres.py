@@ -10,6 +10,7 @@ A transaction left open elsewhere in the database holds pulls back until it ends
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Collection
 from typing import Any
@@ -133,6 +134,17 @@ class PostgresStore(Store):
     async def write(self, batch: WriteBatch) -> set[str]:
         async with self.pool.acquire() as conn, conn.transaction():
             inserted: set[str] = set()
+            hashes = batch.user_hashes()
+            # The transaction takes its id before it looks for suppressed users, so an erasure that waits
+            # for older transactions (settle) waits for this one if it looked before a suppression.
+            q = Query(STYLE)
+            found = await conn.fetchval(
+                f"SELECT array(SELECT user_hash FROM suppressed WHERE {q.among('user_hash', hashes)})"
+                " FROM (SELECT pg_current_xact_id()) AS t",
+                *q.values,
+            )
+            if found:
+                batch = batch.without_users({hashes[h] for h in found})
             if batch.messages:
                 columns = list(zip(*batch.messages, strict=True))
                 rows = await conn.fetch(
@@ -240,14 +252,22 @@ class PostgresStore(Store):
             for table, key in (("messages", "seq"), ("quarantine", "id")):
                 q = Query(STYLE)
                 counts.append(_count(await conn.execute(sql_.delete_rows_of(q, table, key, ids, limit), *q.values)))
-            messages, quarantine = counts
+            q = Query(STYLE)
+            counts.append(_count(await conn.execute(sql_.delete_quarantine_naming(q, ids, limit), *q.values)))
+            messages, quarantine, named = counts
             links = traits = 0
-            if messages < limit and quarantine < limit:  # the last step: the graph goes with the data
+            if messages < limit and quarantine < limit and named < limit:  # the last step: the graph goes too
                 q = Query(STYLE)
                 links = _count(await conn.execute(sql_.delete_links_of(q, ids), *q.values))
                 q = Query(STYLE)
                 traits = _count(await conn.execute(sql_.delete_traits_of(q, ids), *q.values))
-        return Erased(messages, quarantine, links, traits)
+        return Erased(messages, quarantine + named, links, traits)
+
+    async def settle(self) -> None:
+        async with self.pool.acquire() as conn:
+            mine = int(await conn.fetchval("SELECT pg_current_xact_id()::text"))
+            while int(await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")) <= mine:
+                await asyncio.sleep(0.01)
 
 
 def _after(q: Query, key: str, after: Position) -> str:

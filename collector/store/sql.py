@@ -65,6 +65,33 @@ def delete_rows_of(q: Query, table: str, key: str, ids: Collection[str], limit: 
     )
 
 
+def quarantine_naming(q: Query, ids: Collection[str]) -> str:
+    """Quarantined messages whose IDs could not be read (so no ID column is set) but whose bytes hold one
+    of `ids` as a JSON string."""
+    if q.style == "numbered":
+        holds = (
+            f"EXISTS (SELECT 1 FROM unnest({q.bind(sorted(ids))}::text[]) AS i(id)"
+            " WHERE position(convert_to('\"' || i.id || '\"', 'UTF8') in payload) > 0)"
+        )
+    else:
+        holds = (
+            f"EXISTS (SELECT 1 FROM json_each({q.bind(json.dumps(sorted(ids)))})"
+            """ WHERE instr(payload, CAST('"' || value || '"' AS BLOB)) > 0)"""
+        )
+    return f"user_id IS NULL AND anonymous_id IS NULL AND {holds}"
+
+
+def delete_quarantine_naming(q: Query, ids: Collection[str], limit: int) -> str:
+    return (
+        "DELETE FROM quarantine WHERE id IN"
+        f" (SELECT id FROM quarantine WHERE {quarantine_naming(q, ids)} LIMIT {q.bind(limit)})"
+    )
+
+
+def suppressed_among(q: Query, hashes: Collection[str]) -> str:
+    return f"SELECT user_hash FROM suppressed WHERE {q.among('user_hash', hashes)}"
+
+
 def delete_links_of(q: Query, ids: Collection[str]) -> str:
     """A person's links, from either side: with their traits, the last step of an erasure."""
     return f"DELETE FROM links WHERE {q.among('from_id', ids)} OR {q.among('user_id', ids)}"

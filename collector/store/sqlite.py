@@ -198,8 +198,14 @@ class SqliteStore(Store):
     # --- write ------------------------------------------------------------------------------------------
     async def write(self, batch: WriteBatch) -> set[str]:
         inserted: set[str] = set()
-        messages = batch.messages
         async with self._transaction() as conn:
+            hashes = batch.user_hashes()
+            if hashes:  # users suppressed after this batch was made: nothing of theirs is written
+                q = Query(STYLE)
+                found = await conn.execute_fetchall(sql_.suppressed_among(q, hashes), q.values)
+                if found:
+                    batch = batch.without_users({hashes[row[0]] for row in found})
+            messages = batch.messages
             for start in range(0, len(messages), ROWS_PER_STATEMENT):
                 chunk = messages[start : start + ROWS_PER_STATEMENT]
                 sql = (
@@ -292,11 +298,21 @@ class SqliteStore(Store):
             for table, key in (("messages", "seq"), ("quarantine", "id")):
                 q = Query(STYLE)
                 counts.append((await conn.execute(sql_.delete_rows_of(q, table, key, ids, limit), q.values)).rowcount)
-            messages, quarantine = counts
+            q = Query(STYLE)
+            counts.append((await conn.execute(sql_.delete_quarantine_naming(q, ids, limit), q.values)).rowcount)
+            messages, quarantine, named = counts
             links = traits = 0
-            if messages < limit and quarantine < limit:  # the last step: the graph goes with the data
+            if messages < limit and quarantine < limit and named < limit:  # the last step: the graph goes too
                 q = Query(STYLE)
                 links = (await conn.execute(sql_.delete_links_of(q, ids), q.values)).rowcount
                 q = Query(STYLE)
                 traits = (await conn.execute(sql_.delete_traits_of(q, ids), q.values)).rowcount
-        return Erased(messages, quarantine, links, traits)
+        return Erased(messages, quarantine + named, links, traits)
+
+    async def scrub(self) -> bool:
+        # secure_delete has overwritten the deleted rows in the pages that now sit in the WAL; the WAL
+        # still holds the pages as they were before. A TRUNCATE checkpoint copies the WAL into the
+        # database and cuts it to zero bytes. It finishes only if no reader holds an older snapshot.
+        async with self.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+            row = await cur.fetchone()
+        return row is not None and row[0] == 0
