@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import sys
 import typing
@@ -15,7 +16,7 @@ from urllib.parse import quote
 
 import click
 
-from collector.config import ENV_PREFIX, SECRETS_FILE, ConfigError, Settings, field_type, load_settings
+from collector.config import ENV_PREFIX, GENERATED, SECRETS_FILE, ConfigError, Settings, field_type, load_settings
 
 F = typing.TypeVar("F", bound=Callable[..., Any])
 
@@ -116,10 +117,12 @@ def serve(config_file: Path | None, **kwargs: Any) -> None:
     from collector.logs import install_access_log_filter
 
     settings = build_settings(config_file, kwargs)
-    first_run = not (settings.data_dir / SECRETS_FILE).exists()
+    kept = settings.data_dir / SECRETS_FILE
+    before = set(json.loads(kept.read_text())) if kept.exists() else set()
+    made = {name for name in GENERATED if not getattr(settings, name) and name not in before}
     settings = settings.with_secrets()
     logging.basicConfig(format="%(levelname)-9s %(name)s: %(message)s", level=settings.log_level.upper())
-    _print_banner(settings, first_run)
+    _print_banner(settings, made, terminal=sys.stderr.isatty())
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -136,7 +139,9 @@ def serve(config_file: Path | None, **kwargs: Any) -> None:
     uvicorn.Server(config).run()
 
 
-def _print_banner(s: Settings, first_run: bool) -> None:
+def _print_banner(s: Settings, made: set[str], *, terminal: bool) -> None:
+    """What a user needs to start. Secrets made on this run are shown once, and only on a terminal: never
+    into a log file or a service manager's journal."""
     base = f"http://{'localhost' if s.host in ('127.0.0.1', '0.0.0.0', '::') else s.host}:{s.port}"
     secrets_path = s.data_dir / SECRETS_FILE
     lines = [
@@ -147,14 +152,20 @@ def _print_banner(s: Settings, first_run: bool) -> None:
         "",
         f"Browser write key: {s.write_key}",
     ]
-    if first_run:
-        lines += [
-            f"Server write key (secret, for backend SDKs): {s.server_key}",
-            f"Export token (secret): {s.export_token}",
-            f"These secrets are shown once; they are kept in {secrets_path}.",
-        ]
-    else:
+    secret_keys = {"server_key", "export_token"}
+    shown = secret_keys & made if terminal else set()
+    if "server_key" in shown:
+        lines.append(f"Server write key (secret, for backend SDKs): {s.server_key}")
+    if "export_token" in shown:
+        lines.append(f"Export token (secret): {s.export_token}")
+    if shown:
+        lines.append(f"These secrets are shown once; they are kept in {secrets_path} (readable by its owner only).")
+    elif secret_keys & made:
+        lines.append(f"Server write key and export token: made now, kept in {secrets_path} (shown on a terminal only)")
+    elif secrets_path.exists():
         lines.append(f"Server write key and export token: in {secrets_path}")
+    else:
+        lines.append("Server write key and export token: as given (flags or environment)")
     lines += [
         "",
         "Pull events:",

@@ -125,7 +125,7 @@ class Settings:
         missing = [name for name in GENERATED if not getattr(self, name)]
         if not missing:
             return self
-        stored = load_or_create_secrets(self.data_dir)
+        stored = load_or_create_secrets(self.data_dir, missing)
         filled: dict[str, Any] = {name: stored[name] for name in missing}
         return dataclasses.replace(self, **filled)
 
@@ -244,17 +244,26 @@ def validate(s: Settings) -> None:
             )
 
 
-def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
+_MAKERS = {
+    "write_key": lambda: "wk_" + secrets.token_urlsafe(18),
+    "server_key": lambda: "sk_" + secrets.token_urlsafe(24),
+    "export_token": lambda: "ex_" + secrets.token_urlsafe(24),
+    "cookie_secret": lambda: secrets.token_urlsafe(32),
+}
+
+
+def load_or_create_secrets(data_dir: Path, needed: typing.Iterable[str] = GENERATED) -> dict[str, str]:
+    """The secrets kept in the data directory, making (and keeping) those of `needed` that are not there
+    yet. A secret given by flag or environment is not needed, so no unused key is ever made."""
     path = data_dir / SECRETS_FILE
     stored: dict[str, str] = {}
     if path.exists():
         stored = json.loads(path.read_text())
-    if all(stored.get(k) for k in GENERATED):
+    missing = [name for name in needed if not stored.get(name)]
+    if not missing:
         return stored
-    stored.setdefault("write_key", "wk_" + secrets.token_urlsafe(18))
-    stored.setdefault("server_key", "sk_" + secrets.token_urlsafe(24))
-    stored.setdefault("export_token", "ex_" + secrets.token_urlsafe(24))
-    stored.setdefault("cookie_secret", secrets.token_urlsafe(32))
+    for name in missing:
+        stored[name] = _MAKERS[name]()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # owner-only, like the files in it
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

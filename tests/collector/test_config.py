@@ -75,25 +75,56 @@ def test_bad_flag_value_is_a_usage_error(tmp_path: Path) -> None:
     assert r.returncode == 2 and "Setting 'trusted_proxies' has value 'nonsense'" in r.stderr
 
 
-def test_first_run_prints_snippet_and_secrets_once(tmp_path: Path) -> None:
+def run_briefly(data_dir: Path, *args: str, terminal: bool = False) -> str:
+    """What `footfall serve` prints until it is up, on a terminal (a pty) or into a pipe; then stop it."""
+    import pty
+
     from tests.conftest import free_port
 
-    def run_briefly() -> str:
-        proc = subprocess.Popen([sys.executable, "-m", "collector", "serve", "--data-dir", str(tmp_path),
-                                 "--port", str(free_port())], stderr=subprocess.PIPE, text=True)  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
+    cmd = [sys.executable, "-m", "collector", "serve", "--data-dir", str(data_dir), "--port", str(free_port()), *args]
+    if terminal:
+        reader_fd, writer_fd = pty.openpty()
+        proc = subprocess.Popen(cmd, stderr=writer_fd, stdout=writer_fd, env=env)
+        os.close(writer_fd)
+        stream = os.fdopen(reader_fd, "r", errors="replace")
+    else:
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, env=env, text=True)
         assert proc.stderr is not None
-        lines = []
-        for line in proc.stderr:
+        stream = proc.stderr
+    lines = []
+    try:
+        for line in stream:
             lines.append(line)
             if "Application startup complete" in line:
                 break
+    finally:
         proc.terminate()
         proc.wait(timeout=10)
-        proc.stderr.close()
-        return "".join(lines)
+        stream.close()
+    return "".join(lines)
 
-    first = run_briefly()
+
+def test_first_run_prints_snippet_and_secrets_once(tmp_path: Path) -> None:
+    first = run_briefly(tmp_path, terminal=True)
     secrets = Settings(data_dir=tmp_path).with_secrets()
     assert f'data-write-key="{secrets.write_key}"' in first and secrets.export_token in first
-    second = run_briefly()
+    second = run_briefly(tmp_path, terminal=True)
     assert secrets.write_key in second and secrets.export_token not in second and secrets.server_key not in second
+
+
+def test_secrets_are_never_printed_into_a_log_stream(tmp_path: Path) -> None:
+    logged = run_briefly(tmp_path)  # stderr is a pipe, as under a service manager
+    secrets = Settings(data_dir=tmp_path).with_secrets()
+    assert (
+        secrets.export_token not in logged and secrets.server_key not in logged and secrets.cookie_secret not in logged
+    )
+    assert f'data-write-key="{secrets.write_key}"' in logged  # the browser key is public: the snippet shows it
+    assert "shown on a terminal only" in logged
+
+
+def test_given_keys_are_not_joined_by_unused_generated_ones(tmp_path: Path) -> None:
+    import json
+
+    run_briefly(tmp_path, "--write-key", "wk_mine", "--server-key", "sk_mine", "--export-token", "ex_mine")
+    assert json.loads((tmp_path / "secrets.json").read_text()).keys() == {"cookie_secret"}
