@@ -21,6 +21,7 @@ from collector.graph import Graph
 from collector.http import HTTPError, handle_http_error, json_response, runtime
 from collector.identify import CookieJar
 from collector.paging import Cursors
+from collector.ratelimit import RateLimits
 from collector.runtime import Runtime
 from collector.store import create_store
 from collector.store.group_commit import GroupCommitter
@@ -68,7 +69,8 @@ def create_app(settings: Settings) -> Starlette:
         graph = Graph(await store.read_suppressed())
         cookies = CookieJar.from_settings(settings)
         cursors = Cursors(settings.cookie_secrets)
-        rt = Runtime(settings, store, committer, cookies, enricher, graph, cursors, tracker=_load_tracker())
+        limits = RateLimits(settings)
+        rt = Runtime(settings, store, committer, cookies, enricher, graph, cursors, limits, tracker=_load_tracker())
         app.state.runtime = rt
         expiry = None
         if settings.expiry_interval_seconds > 0:

@@ -100,6 +100,18 @@ class Settings:
         "fsync every group commit: acknowledged messages survive power loss, not only a process crash.",
         default=False,
     )
+    rate_limit_per_ip: int = _help(
+        "Requests a second from one client IP with the browser key, in the long run (0: no limit). "
+        "Over it, 429 with Retry-After.",
+        default=100,
+    )
+    rate_limit_per_ip_burst: int = _help(
+        "Requests one client IP may send at once before the limit applies.", default=400
+    )
+    rate_limit_per_key: int = _help(
+        "Requests a second with one write key, browser or server, in the long run (0: no limit).", default=0
+    )
+    rate_limit_per_key_burst: int = _help("Requests with one write key at once before the limit applies.", default=1000)
     access_log: bool = _help("Log every HTTP request.", default=False)
     log_level: Literal["debug", "info", "warning", "error"] = _help("Log level.", default="info")
 

@@ -47,12 +47,16 @@ def single_endpoint(message_type: str) -> Callable[[Request], Awaitable[Response
 async def _ingest(request: Request, implied_type: str | None) -> Response:
     rt = runtime(request)
     headers = cors_headers(request)
-    envelope, kind = await _receive(request, rt, implied_type, headers)
+    envelope, kind, write_key = await _receive(request, rt, implied_type, headers)
+    peer = request.client.host if request.client else None
+    facts = rt.enricher.facts(kind, peer, request.headers)
+    refused = rt.limits.check(kind, write_key, facts.ip)
+    if refused is not None:
+        rt.counters["rate_limited"] += 1
+        raise HTTPError(429, refused.message, headers | {"Retry-After": str(refused.retry_after)})
     answer = _Answer(implied_type, datetime.now(UTC), rt.graph, browser=kind == "browser")
     valid = _validate(envelope.messages, implied_type, kind, answer)
     anonymous_id = _identify(request, rt, kind, envelope, valid, answer)
-    peer = request.client.host if request.client else None
-    facts = rt.enricher.facts(kind, peer, request.headers)
     _enrich(rt, valid, envelope, facts, answer)
     if anonymous_id is not None:  # made before the commit: nothing may fail after it
         https = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
@@ -70,7 +74,7 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
 # --- receive --------------------------------------------------------------------------------------------
 async def _receive(
     request: Request, rt: Runtime, implied_type: str | None, cors: dict[str, str]
-) -> tuple[Envelope, SourceKind]:
+) -> tuple[Envelope, SourceKind, str]:
     """The request as a whole: origin, body, write key. Raises HTTPError (with the CORS headers, so that a
     browser can read why)."""
     try:
@@ -87,7 +91,8 @@ async def _receive(
     except HTTPError as exc:
         exc.headers.update(cors)
         raise
-    return envelope, kind
+    assert key is not None
+    return envelope, kind, key
 
 
 # --- validate -------------------------------------------------------------------------------------------

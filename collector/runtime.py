@@ -11,6 +11,7 @@ from collector.enrich import Enricher
 from collector.graph import Graph
 from collector.identify import CookieJar
 from collector.paging import Cursors
+from collector.ratelimit import RateLimits
 from collector.store import Store
 from collector.store.group_commit import GroupCommitter
 from collector.types import SourceKind
@@ -25,6 +26,7 @@ class Runtime:
     enricher: Enricher
     graph: Graph
     cursors: Cursors
+    limits: RateLimits
     tracker: tuple[bytes, str] | None = None  # the built tracker and its ETag
     counters: Counter[str] = field(default_factory=Counter)
 
