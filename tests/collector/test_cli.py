@@ -16,13 +16,8 @@ import pytest
 
 from collector import cli
 from collector.config import Settings
+from tests.collector.conftest import footfall
 from tests.conftest import Collector
-
-
-def footfall(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")} | {"COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "collector", *args], capture_output=True, text=True, env=env,
-                          timeout=60, **kw)  # fmt: skip
 
 
 def parsed(*argv: str) -> Settings:
@@ -113,19 +108,6 @@ def test_the_access_log_never_writes_a_write_key(collector_factory: Any) -> None
     assert re.search(r"POST /v1/track\?writeKey=\[redacted\]&x=1 ", log), log
     requests = [line for line in log.splitlines() if '"POST ' in line]
     assert len(requests) == 2 and not [line for line in requests if c.write_key in line], requests
-
-
-def test_export_ends_with_a_summary_line(collector: Collector, tmp_path: Path) -> None:
-    out, cursor = tmp_path / "events.ndjson", tmp_path / "events.cursor"
-    args = ["export", "--url", collector.url, "--export-token", collector.export_token, "--out", str(out),
-            "--cursor-file", str(cursor)]  # fmt: skip
-    collector.send([{"type": "track", "event": "E", "userId": "u", "messageId": f"m{i}"} for i in range(3)])
-    first = footfall(*args)
-    assert first.returncode == 0 and f"exported 3 messages to {out}; cursor saved in {cursor}" in first.stderr
-    again = footfall(*args)
-    assert again.returncode == 0 and f"nothing new to {out}; cursor in {cursor} unchanged" in again.stderr
-    to_stdout = footfall("export", "--url", collector.url, "--export-token", collector.export_token)
-    assert to_stdout.stdout.count("\n") == 3 and "exported 3 messages to stdout" in to_stdout.stderr
 
 
 def test_token_prints_the_export_token_and_creates_nothing(tmp_path: Path) -> None:
