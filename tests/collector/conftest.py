@@ -17,6 +17,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import pytest
 
 from collector.app import create_app
 from collector.config import Settings, load_settings
-from tests.conftest import COOKIE_SECRET, EXPORT_TOKEN, SERVER_KEY, WRITE_KEY
+from tests.conftest import COOKIE_SECRET, EXPORT_TOKEN, SERVER_KEY, WRITE_KEY, Collector
 
 with warnings.catch_warnings():
     # Starlette asks for httpx2 for its TestClient, and warns when it finds httpx (our dependency) instead.
@@ -137,5 +138,25 @@ def wait_for(condition: Callable[[], bool], what: str, seconds: float = 20) -> N
 def footfall(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
     """Run the `footfall` command (without FOOTFALL_* from the environment that runs the tests)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")} | {"COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "collector", *args], capture_output=True, text=True, env=env,
-                          timeout=60, **kw)  # fmt: skip
+    kw.setdefault("timeout", 60)
+    return subprocess.run([sys.executable, "-m", "collector", *args], capture_output=True, text=True, env=env, **kw)
+
+
+NOW = datetime.now(UTC)
+
+
+def at(days_ago: float) -> str:
+    """An ISO time `days_ago` days before the tests started."""
+    return (NOW - timedelta(days=days_ago)).isoformat().replace("+00:00", "Z")
+
+
+def ids_of(c: App | Collector, **params: Any) -> set[str]:
+    """The messageIds that the export gives (with these filters)."""
+    return {m["messageId"] for m in c.export(**params)}
+
+
+def expire(c: App | Collector, *args: str) -> str:
+    """`footfall expire ARGS` on the store of `c`, which may be running; its output."""
+    done = footfall("expire", *args, "--data-dir", str(c.data_dir), timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout

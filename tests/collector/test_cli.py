@@ -16,7 +16,7 @@ import pytest
 
 from collector import cli
 from collector.config import Settings
-from tests.collector.conftest import footfall
+from tests.collector.conftest import footfall, ids_of
 from tests.conftest import Collector
 
 
@@ -116,3 +116,13 @@ def test_token_prints_the_export_token_and_creates_nothing(tmp_path: Path) -> No
     assert r.returncode == 0 and r.stdout == made.export_token + "\n"
     wrong = footfall("token", "--data-dir", str(tmp_path / "typo"))
     assert wrong.returncode == 2 and "No export token" in wrong.stderr and not (tmp_path / "typo").exists()
+
+
+def test_erase_command(collector: Collector) -> None:
+    """`footfall erase` asks the running collector, with the export token from the settings."""
+    collector.send([{"type": "track", "event": "x", "userId": "hank", "messageId": "h1"},
+                    {"type": "track", "event": "x", "userId": "ivy", "messageId": "i1"}])  # fmt: skip
+    done = footfall("erase", "hank", "--data-dir", str(collector.data_dir), "--port", str(collector.port),
+                    "--export-token", collector.export_token, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("erased hank: 1 messages") and ids_of(collector) == {"i1"}
