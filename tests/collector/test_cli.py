@@ -1,23 +1,23 @@
-"""The `footfall` command: switches, per-command help, read-only commands, file modes, the access log."""
+"""The `footfall` command: switches, per-command help, read-only commands, the first-run banner, `erase`.
+
+(`footfall export` is in test_export_client.py, `footfall expire` in test_retention.py.)
+"""
 
 from __future__ import annotations
 
 import os
-import re
-import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
-from typing import Any
 
 import click
-import httpx
 import pytest
 
 from collector import cli
 from collector.config import Settings
 from tests.collector.conftest import footfall, ids_of
-from tests.conftest import Collector
+from tests.conftest import Collector, free_port
 
 
 def parsed(*argv: str) -> Settings:
@@ -88,28 +88,6 @@ def test_client_commands_on_a_wrong_data_dir_make_no_secrets(tmp_path: Path) -> 
     assert not wrong.exists()
 
 
-def test_data_dir_and_database_files_are_owner_only(collector_factory: Any, tmp_path: Path) -> None:
-    fresh = tmp_path / "fresh"
-    c = collector_factory("--data-dir", str(fresh))
-    c.send([{"type": "identify", "userId": "u1", "traits": {"email": "a@example.com"}}])
-    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
-    files = sorted(p.name for p in fresh.iterdir())
-    assert {"footfall.db", "footfall.db-wal", "footfall.db-shm"} <= set(files), files
-    for name in ("footfall.db", "footfall.db-wal", "footfall.db-shm"):
-        assert stat.S_IMODE((fresh / name).stat().st_mode) == 0o600, name
-
-
-def test_the_access_log_never_writes_a_write_key(collector_factory: Any) -> None:
-    c: Collector = collector_factory("--access-log")
-    r = httpx.post(f"{c.url}/v1/track?writeKey={c.write_key}&x=1", content=b'{"event":"E","userId":"u"}')
-    assert r.status_code == 200, r.text
-    c.send([{"type": "track", "event": "sentinel", "userId": "u"}])  # logged after the request above
-    log = c.log()
-    assert re.search(r"POST /v1/track\?writeKey=\[redacted\]&x=1 ", log), log
-    requests = [line for line in log.splitlines() if '"POST ' in line]
-    assert len(requests) == 2 and not [line for line in requests if c.write_key in line], requests
-
-
 def test_token_prints_the_export_token_and_creates_nothing(tmp_path: Path) -> None:
     made = Settings(data_dir=tmp_path / "data").with_secrets()
     r = footfall("token", "--data-dir", str(tmp_path / "data"))
@@ -126,3 +104,28 @@ def test_erase_command(collector: Collector) -> None:
                     "--export-token", collector.export_token, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("erased hank: 1 messages") and ids_of(collector) == {"i1"}
+
+
+def test_first_run_prints_snippet_and_secrets_once(tmp_path: Path) -> None:
+    def run_briefly() -> str:
+        proc = subprocess.Popen([sys.executable, "-m", "collector", "serve", "--data-dir", str(tmp_path),
+                                 "--port", str(free_port())], stderr=subprocess.PIPE, text=True)  # fmt: skip
+        assert proc.stderr is not None
+        lines = []
+        deadline = threading.Timer(60, proc.kill)  # a collector that never starts ends the loop below
+        deadline.start()
+        for line in proc.stderr:
+            lines.append(line)
+            if "Application startup complete" in line:
+                break
+        deadline.cancel()
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stderr.close()
+        return "".join(lines)
+
+    first = run_briefly()
+    secrets = Settings(data_dir=tmp_path).with_secrets()
+    assert f'data-write-key="{secrets.write_key}"' in first and secrets.export_token in first
+    second = run_briefly()
+    assert secrets.write_key in second and secrets.export_token not in second and secrets.server_key not in second

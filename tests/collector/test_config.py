@@ -1,4 +1,4 @@
-"""Settings: one typed object from defaults, file, environment and flags; secrets made once."""
+"""Settings: one typed object from defaults, file, environment and flags; secrets made once; files owner-only."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,25 +76,12 @@ def test_bad_flag_value_is_a_usage_error(tmp_path: Path) -> None:
     assert r.returncode == 2 and "Setting 'trusted_proxies' has value 'nonsense'" in r.stderr
 
 
-def test_first_run_prints_snippet_and_secrets_once(tmp_path: Path) -> None:
-    from tests.conftest import free_port
-
-    def run_briefly() -> str:
-        proc = subprocess.Popen([sys.executable, "-m", "collector", "serve", "--data-dir", str(tmp_path),
-                                 "--port", str(free_port())], stderr=subprocess.PIPE, text=True)  # fmt: skip
-        assert proc.stderr is not None
-        lines = []
-        for line in proc.stderr:
-            lines.append(line)
-            if "Application startup complete" in line:
-                break
-        proc.terminate()
-        proc.wait(timeout=10)
-        proc.stderr.close()
-        return "".join(lines)
-
-    first = run_briefly()
-    secrets = Settings(data_dir=tmp_path).with_secrets()
-    assert f'data-write-key="{secrets.write_key}"' in first and secrets.export_token in first
-    second = run_briefly()
-    assert secrets.write_key in second and secrets.export_token not in second and secrets.server_key not in second
+def test_data_dir_and_database_files_are_owner_only(collector_factory: Any, tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    c = collector_factory("--data-dir", str(fresh))
+    c.send([{"type": "identify", "userId": "u1", "traits": {"email": "a@example.com"}}])
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+    files = sorted(p.name for p in fresh.iterdir())
+    assert {"footfall.db", "footfall.db-wal", "footfall.db-shm"} <= set(files), files
+    for name in ("footfall.db", "footfall.db-wal", "footfall.db-shm"):
+        assert stat.S_IMODE((fresh / name).stat().st_mode) == 0o600, name
