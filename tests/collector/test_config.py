@@ -64,7 +64,7 @@ def test_secrets_are_made_once_and_private(tmp_path: Path) -> None:
 
 def test_every_setting_is_a_flag_with_its_env_name() -> None:
     out = subprocess.run([sys.executable, "-m", "collector", "serve", "--help"], capture_output=True, text=True,
-                         env={**os.environ, "COLUMNS": "200"}, check=True).stdout  # fmt: skip
+                         env={**os.environ, "COLUMNS": "200"}, check=True, timeout=60).stdout  # fmt: skip
     for name in Settings.__dataclass_fields__:
         assert f"--{name.replace('_', '-')}" in out
         assert f"FOOTFALL_{name.upper()}" in out
@@ -72,7 +72,7 @@ def test_every_setting_is_a_flag_with_its_env_name() -> None:
 
 def test_bad_flag_value_is_a_usage_error(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "collector", "serve", "--data-dir", str(tmp_path),
-                        "--trusted-proxies", "nonsense"], capture_output=True, text=True)  # fmt: skip
+                        "--trusted-proxies", "nonsense"], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert r.returncode == 2 and "Setting 'trusted_proxies' has value 'nonsense'" in r.stderr
 
 
