@@ -1,28 +1,23 @@
-"""The `footfall` command: switches, per-command help, read-only commands, file modes, the access log."""
+"""The `footfall` command: switches, per-command help, read-only commands, the first-run banner, `erase`.
+
+(`footfall export` is in test_export_client.py, `footfall expire` in test_retention.py.)
+"""
 
 from __future__ import annotations
 
 import os
-import re
-import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
-from typing import Any
 
 import click
-import httpx
 import pytest
 
 from collector import cli
 from collector.config import Settings
-from tests.conftest import Collector
-
-
-def footfall(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")} | {"COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "collector", *args], capture_output=True, text=True, env=env,
-                          timeout=60, **kw)  # fmt: skip
+from tests.collector.conftest import footfall, ids_of
+from tests.conftest import Collector, free_port
 
 
 def parsed(*argv: str) -> Settings:
@@ -93,44 +88,75 @@ def test_client_commands_on_a_wrong_data_dir_make_no_secrets(tmp_path: Path) -> 
     assert not wrong.exists()
 
 
-def test_data_dir_and_database_files_are_owner_only(collector_factory: Any, tmp_path: Path) -> None:
-    fresh = tmp_path / "fresh"
-    c = collector_factory("--data-dir", str(fresh))
-    c.send([{"type": "identify", "userId": "u1", "traits": {"email": "a@example.com"}}])
-    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
-    files = sorted(p.name for p in fresh.iterdir())
-    assert {"footfall.db", "footfall.db-wal", "footfall.db-shm"} <= set(files), files
-    for name in ("footfall.db", "footfall.db-wal", "footfall.db-shm"):
-        assert stat.S_IMODE((fresh / name).stat().st_mode) == 0o600, name
-
-
-def test_the_access_log_never_writes_a_write_key(collector_factory: Any) -> None:
-    c: Collector = collector_factory("--access-log")
-    r = httpx.post(f"{c.url}/v1/track?writeKey={c.write_key}&x=1", content=b'{"event":"E","userId":"u"}')
-    assert r.status_code == 200, r.text
-    c.send([{"type": "track", "event": "sentinel", "userId": "u"}])  # logged after the request above
-    log = c.log()
-    assert re.search(r"POST /v1/track\?writeKey=\[redacted\]&x=1 ", log), log
-    requests = [line for line in log.splitlines() if '"POST ' in line]
-    assert len(requests) == 2 and not [line for line in requests if c.write_key in line], requests
-
-
-def test_export_ends_with_a_summary_line(collector: Collector, tmp_path: Path) -> None:
-    out, cursor = tmp_path / "events.ndjson", tmp_path / "events.cursor"
-    args = ["export", "--url", collector.url, "--export-token", collector.export_token, "--out", str(out),
-            "--cursor-file", str(cursor)]  # fmt: skip
-    collector.send([{"type": "track", "event": "E", "userId": "u", "messageId": f"m{i}"} for i in range(3)])
-    first = footfall(*args)
-    assert first.returncode == 0 and f"exported 3 messages to {out}; cursor saved in {cursor}" in first.stderr
-    again = footfall(*args)
-    assert again.returncode == 0 and f"nothing new to {out}; cursor in {cursor} unchanged" in again.stderr
-    to_stdout = footfall("export", "--url", collector.url, "--export-token", collector.export_token)
-    assert to_stdout.stdout.count("\n") == 3 and "exported 3 messages to stdout" in to_stdout.stderr
-
-
 def test_token_prints_the_export_token_and_creates_nothing(tmp_path: Path) -> None:
     made = Settings(data_dir=tmp_path / "data").with_secrets()
     r = footfall("token", "--data-dir", str(tmp_path / "data"))
     assert r.returncode == 0 and r.stdout == made.export_token + "\n"
     wrong = footfall("token", "--data-dir", str(tmp_path / "typo"))
     assert wrong.returncode == 2 and "No export token" in wrong.stderr and not (tmp_path / "typo").exists()
+
+
+def test_erase_command(collector: Collector) -> None:
+    """`footfall erase` asks the running collector, with the export token from the settings."""
+    collector.send([{"type": "track", "event": "x", "userId": "hank", "messageId": "h1"},
+                    {"type": "track", "event": "x", "userId": "ivy", "messageId": "i1"}])  # fmt: skip
+    done = footfall("erase", "hank", "--data-dir", str(collector.data_dir), "--port", str(collector.port),
+                    "--export-token", collector.export_token, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("erased hank: 1 messages") and ids_of(collector) == {"i1"}
+
+
+def run_briefly(data_dir: Path, *args: str, terminal: bool = False) -> str:
+    """What `footfall serve` prints until it is up, on a terminal (a pty) or into a pipe; then stop it."""
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
+    cmd = [sys.executable, "-m", "collector", "serve", "--data-dir", str(data_dir), "--port", str(free_port()), *args]
+    if terminal:
+        reader_fd, writer_fd = pty.openpty()
+        proc = subprocess.Popen(cmd, stderr=writer_fd, stdout=writer_fd, env=env)
+        os.close(writer_fd)
+        stream = os.fdopen(reader_fd, "r", errors="replace")
+    else:
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, env=env, text=True)
+        assert proc.stderr is not None
+        stream = proc.stderr
+    lines = []
+    deadline = threading.Timer(60, proc.kill)  # a collector that never starts ends the loop below
+    deadline.start()
+    try:
+        for line in stream:
+            lines.append(line)
+            if "Application startup complete" in line:
+                break
+    finally:
+        deadline.cancel()
+        proc.terminate()
+        proc.wait(timeout=10)
+        stream.close()
+    return "".join(lines)
+
+
+def test_first_run_prints_snippet_and_secrets_once(tmp_path: Path) -> None:
+    first = run_briefly(tmp_path, terminal=True)
+    secrets = Settings(data_dir=tmp_path).with_secrets()
+    assert f'data-write-key="{secrets.write_key}"' in first and secrets.export_token in first
+    second = run_briefly(tmp_path, terminal=True)
+    assert secrets.write_key in second and secrets.export_token not in second and secrets.server_key not in second
+
+
+def test_given_keys_are_not_joined_by_unused_generated_ones(tmp_path: Path) -> None:
+    import json
+
+    run_briefly(tmp_path, "--write-key", "wk_mine", "--server-key", "sk_mine", "--export-token", "ex_mine")
+    assert json.loads((tmp_path / "secrets.json").read_text()).keys() == {"cookie_secret"}
+
+
+def test_secrets_are_never_printed_into_a_log_stream(tmp_path: Path) -> None:
+    logged = run_briefly(tmp_path)  # stderr is a pipe, as under a service manager
+    secrets = Settings(data_dir=tmp_path).with_secrets()
+    assert (
+        secrets.export_token not in logged and secrets.server_key not in logged and secrets.cookie_secret not in logged
+    )
+    assert f'data-write-key="{secrets.write_key}"' in logged  # the browser key is public: the snippet shows it
+    assert "shown on a terminal only" in logged

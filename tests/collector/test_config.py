@@ -1,4 +1,4 @@
-"""Settings: one typed object from defaults, file, environment and flags; secrets made once."""
+"""Settings: one typed object from defaults, file, environment and flags; secrets made once; files owner-only."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,7 +64,7 @@ def test_secrets_are_made_once_and_private(tmp_path: Path) -> None:
 
 def test_every_setting_is_a_flag_with_its_env_name() -> None:
     out = subprocess.run([sys.executable, "-m", "collector", "serve", "--help"], capture_output=True, text=True,
-                         env={**os.environ, "COLUMNS": "200"}, check=True).stdout  # fmt: skip
+                         env={**os.environ, "COLUMNS": "200"}, check=True, timeout=60).stdout  # fmt: skip
     for name in Settings.__dataclass_fields__:
         assert f"--{name.replace('_', '-')}" in out
         assert f"FOOTFALL_{name.upper()}" in out
@@ -71,60 +72,16 @@ def test_every_setting_is_a_flag_with_its_env_name() -> None:
 
 def test_bad_flag_value_is_a_usage_error(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "collector", "serve", "--data-dir", str(tmp_path),
-                        "--trusted-proxies", "nonsense"], capture_output=True, text=True)  # fmt: skip
+                        "--trusted-proxies", "nonsense"], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert r.returncode == 2 and "Setting 'trusted_proxies' has value 'nonsense'" in r.stderr
 
 
-def run_briefly(data_dir: Path, *args: str, terminal: bool = False) -> str:
-    """What `footfall serve` prints until it is up, on a terminal (a pty) or into a pipe; then stop it."""
-    import pty
-
-    from tests.conftest import free_port
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
-    cmd = [sys.executable, "-m", "collector", "serve", "--data-dir", str(data_dir), "--port", str(free_port()), *args]
-    if terminal:
-        reader_fd, writer_fd = pty.openpty()
-        proc = subprocess.Popen(cmd, stderr=writer_fd, stdout=writer_fd, env=env)
-        os.close(writer_fd)
-        stream = os.fdopen(reader_fd, "r", errors="replace")
-    else:
-        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, env=env, text=True)
-        assert proc.stderr is not None
-        stream = proc.stderr
-    lines = []
-    try:
-        for line in stream:
-            lines.append(line)
-            if "Application startup complete" in line:
-                break
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        stream.close()
-    return "".join(lines)
-
-
-def test_first_run_prints_snippet_and_secrets_once(tmp_path: Path) -> None:
-    first = run_briefly(tmp_path, terminal=True)
-    secrets = Settings(data_dir=tmp_path).with_secrets()
-    assert f'data-write-key="{secrets.write_key}"' in first and secrets.export_token in first
-    second = run_briefly(tmp_path, terminal=True)
-    assert secrets.write_key in second and secrets.export_token not in second and secrets.server_key not in second
-
-
-def test_secrets_are_never_printed_into_a_log_stream(tmp_path: Path) -> None:
-    logged = run_briefly(tmp_path)  # stderr is a pipe, as under a service manager
-    secrets = Settings(data_dir=tmp_path).with_secrets()
-    assert (
-        secrets.export_token not in logged and secrets.server_key not in logged and secrets.cookie_secret not in logged
-    )
-    assert f'data-write-key="{secrets.write_key}"' in logged  # the browser key is public: the snippet shows it
-    assert "shown on a terminal only" in logged
-
-
-def test_given_keys_are_not_joined_by_unused_generated_ones(tmp_path: Path) -> None:
-    import json
-
-    run_briefly(tmp_path, "--write-key", "wk_mine", "--server-key", "sk_mine", "--export-token", "ex_mine")
-    assert json.loads((tmp_path / "secrets.json").read_text()).keys() == {"cookie_secret"}
+def test_data_dir_and_database_files_are_owner_only(collector_factory: Any, tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    c = collector_factory("--data-dir", str(fresh))
+    c.send([{"type": "identify", "userId": "u1", "traits": {"email": "a@example.com"}}])
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+    files = sorted(p.name for p in fresh.iterdir())
+    assert {"footfall.db", "footfall.db-wal", "footfall.db-shm"} <= set(files), files
+    for name in ("footfall.db", "footfall.db-wal", "footfall.db-shm"):
+        assert stat.S_IMODE((fresh / name).stat().st_mode) == 0o600, name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -32,12 +33,15 @@ def test_acknowledged_messages_survive_sigkill(collector_factory: Any) -> None:
     threads = [threading.Thread(target=send, args=(w,)) for w in range(4)]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + 60
     while len(acknowledged) < 2000:
-        threading.Event().wait(0.01)
+        assert time.monotonic() < deadline, f"only {len(acknowledged)} messages acknowledged before the deadline"
+        time.sleep(0.01)
     c.kill()
     stop.set()
     for t in threads:
-        t.join()
+        t.join(timeout=30)
+        assert not t.is_alive()
     c.start()
     stored = {m["messageId"] for m in c.export()}
     missing = [m for m in acknowledged if m not in stored]

@@ -1,0 +1,90 @@
+"""Receive: the request as a whole (body limits, gzip, malformed bodies, where the write key is), in process."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from typing import Any
+
+import pytest
+
+from tests.collector.conftest import App
+
+
+@pytest.mark.parametrize("how", ["basic", "body", "query"])
+def test_write_key_locations(app: App, how: str) -> None:
+    batch: dict[str, Any] = {"batch": [{"type": "track", "event": "x", "userId": "u"}]}
+    kw: dict[str, Any] = {}
+    if how == "basic":
+        kw["auth"] = (app.server_key, "")
+    elif how == "body":
+        batch["writeKey"] = app.server_key
+    else:
+        kw["params"] = {"writeKey": app.server_key}
+    r = app.client.post("/v1/batch", json=batch, **kw)
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(("auth", "text"), [(None, "missing write key"), (("nope", ""), "unknown write key")])
+def test_bad_write_key_is_401(app: App, auth: Any, text: str) -> None:
+    r = app.client.post("/v1/batch", json={"batch": []}, auth=auth)
+    assert r.status_code == 401 and text in r.json()["error"]
+    assert app.export() == []
+
+
+def test_non_ascii_keys_and_tokens_are_401(app: App) -> None:
+    """Found in review (each once gave a 500). The export token's part is admin auth (http.py)."""
+    batch = b'{"batch":[{"type":"track","event":"x","userId":"u"}]}'
+    assert app.client.post("/v1/batch?writeKey=%C3%A9", content=batch).status_code == 401
+    assert app.client.post("/v1/batch", content='{"writeKey":"é","batch":[]}'.encode()).status_code == 401
+    basic = "Basic " + base64.b64encode("é:".encode()).decode()
+    assert app.client.post("/v1/batch", content=batch, headers={"Authorization": basic}).status_code == 401
+    r = app.client.get("/v1/export", headers={"Authorization": b"Bearer \xc3\xa9"})
+    assert r.status_code == 401
+
+
+BIG = b'{"batch": [' + b",".join([b'{"type":"track","event":"x","userId":"u"}'] * 14000) + b"]}"
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "text"),
+    [
+        (b'{"batch": [', {}, 400, "not valid JSON"),
+        (b"", {}, 400, "body is empty"),
+        (b"hello", {}, 400, "not valid JSON"),
+        (b"[1, 2]", {}, 400, "body: Expected `object`"),
+        (b'{"batch": {}}', {}, 400, "`batch`"),
+        (b'{"events": []}', {}, 400, "unknown key `events`"),
+        (b'{"batch": [], "sentAt": 5}', {}, 400, "`sentAt`"),
+        (BIG, {}, 413, "the limit is 512000"),
+        (gzip.compress(BIG), {"content-encoding": "gzip"}, 413, "once decompressed"),
+        (b"not gzip", {"content-encoding": "gzip"}, 400, "not valid gzip"),
+        (gzip.compress(b'{"batch": []}')[:-6], {"content-encoding": "gzip"}, 400, "truncated"),
+        (b'{"batch": []}', {"content-encoding": "br"}, 415, "not supported"),
+        (b"\xff\xfe{", {}, 400, "not valid JSON"),
+    ],
+)
+def test_malformed_bodies_get_a_4xx_that_says_what(
+    app: App, body: bytes, headers: dict[str, str], status: int, text: str
+) -> None:
+    r = app.client.post("/v1/batch", content=body, headers=headers, auth=(app.server_key, ""))
+    assert r.status_code == status, r.text
+    assert text in r.json()["error"]
+    assert app.send([{"type": "track", "event": "after", "userId": "u"}]).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/batch", "/v1/track"])
+def test_non_utf8_envelope_is_a_400(app: App, path: str) -> None:
+    """Found in review: it once gave a 500."""
+    body = b'{"sentAt":"\xe9","batch":[]}' if path == "/v1/batch" else b'{"event":"\xe9","userId":"u"}'
+    r = app.client.post(path, content=body, auth=(app.server_key, ""))
+    assert r.status_code == 400 and "not UTF-8" in r.json()["error"]
+
+
+def test_gzip_and_text_plain_bodies(app: App) -> None:
+    raw = json.dumps({"batch": [{"type": "track", "event": "zipped", "userId": "u"}]}).encode()
+    r = app.client.post("/v1/batch", content=gzip.compress(raw), auth=(app.server_key, ""),
+                        headers={"content-encoding": "gzip", "content-type": "text/plain;charset=UTF-8"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert app.export()[0]["event"] == "zipped"
