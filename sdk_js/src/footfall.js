@@ -88,7 +88,8 @@
         newUserId = userId;
       }
       if (optedOut) return;
-      if (newUserId != null) userId = '' + newUserId;
+      // Not '', NaN, null or undefined: the collector refuses such a userId, and every later message has it.
+      if (newUserId) userId = '' + newUserId;
       saveIds();
       enqueue('identify', { traits: traits || {} });
     },
