@@ -7,7 +7,9 @@
   const MAX_QUEUE = 200; // messages kept in localStorage while the collector cannot be reached
   const BATCH_SIZE = 20; // send at once when this many are waiting...
   const BATCH_DELAY = 1000; // ...or after this many ms
-  const MAX_BATCH = 50; // messages in one request
+  // Messages in one request: this many of the collector's largest (32 KB) fit in its 500 KB batch limit,
+  // so a batch of valid messages is never refused whole (wire/limits.json).
+  const MAX_BATCH = 15;
   // Browsers cap keepalive bodies at 64 KB. A UTF-16 character is at most 3 bytes of UTF-8, so a
   // body shorter than this many characters always fits; a longer one is sent without keepalive.
   const KEEPALIVE_CHARACTERS = 20000;
@@ -86,7 +88,8 @@
         newUserId = userId;
       }
       if (optedOut) return;
-      if (newUserId != null) userId = '' + newUserId;
+      // Not '', NaN, null or undefined: the collector refuses such a userId, and every later message has it.
+      if (newUserId) userId = '' + newUserId;
       saveIds();
       enqueue('identify', { traits: traits || {} });
     },
