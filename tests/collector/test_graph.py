@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from tests.collector.conftest import App, at, expire, ids_of
+from tests.conftest import Collector
 
 
 def test_identify_links_earlier_anonymous_messages(app: App) -> None:
@@ -52,3 +54,70 @@ def test_a_message_naming_the_same_id_twice_links_nothing(app: App) -> None:
     app.send([{"type": "track", "event": "x", "userId": "self-old", "anonymousId": "self-old"},
               {"type": "alias", "previousId": "self-old", "userId": "self-new"}])  # fmt: skip
     assert app.admin("GET", "/v1/profiles/self-old").json()["userId"] == "self-new"
+
+
+# --- security: what a stranger can and cannot do -------------------------------------------------
+def _browser(c: Collector, messages: list[dict[str, Any]], cookies: Any = None) -> Any:
+    import httpx
+
+    return httpx.post(c.url + "/v1/batch", json={"batch": messages}, auth=(c.write_key, ""), cookies=cookies)
+
+
+def _owner_of(c: Collector, some_id: str) -> str | None:
+    links = [json.loads(line) for line in c.admin_get("/v1/links").text.splitlines()]
+    return next((link["userId"] for link in links if link["fromId"] == some_id), None)
+
+
+def test_the_browser_key_cannot_link_another_user_into_its_own(collector: Collector) -> None:
+    """Alias, identify and any message carrying both IDs: with the public key, only the request's own
+    anonymousId is linked, and never an identified user."""
+    c = collector
+    assert c.send([{"type": "identify", "userId": "alice", "traits": {"email": "alice@example.com"}},
+                   {"type": "track", "event": "Order Completed", "userId": "alice", "messageId": "alice-order",
+                    "properties": {"order_id": "o1", "total": 10, "currency": "EUR"}}]).status_code == 200  # fmt: skip
+    attacks = [
+        {"type": "alias", "previousId": "alice", "userId": "mallory"},
+        {"type": "identify", "anonymousId": "alice", "userId": "mallory"},  # adopted as the browser's own ID
+        {"type": "track", "event": "E", "anonymousId": "alice", "userId": "mallory"},
+        {"type": "page", "anonymousId": "alice", "userId": "mallory"},
+    ]
+    for attack in attacks:  # each alone, as a stranger's first visit (no cookie): the ID is adopted
+        assert _browser(c, [attack]).status_code == 200
+        assert _owner_of(c, "alice") is None, attack
+    assert {m["userId"] for m in c.export(userId="mallory")} == {"mallory"}
+    profile = c.admin_get("/v1/profiles/alice").json()
+    assert profile["userId"] == "alice" and profile["orders"]["count"] == 1 and "requestedId" not in profile
+    erased = httpx_delete(c, "/v1/users/mallory")
+    assert "alice" not in erased["ids"]
+    assert "alice-order" in {m["messageId"] for m in c.export(userId="alice")}
+
+
+def test_the_browser_key_links_its_own_anonymous_id(collector: Collector) -> None:
+    c = collector
+    first = _browser(c, [{"type": "page", "anonymousId": "visitor-1"}])
+    cookies = first.cookies
+    assert _browser(c, [{"type": "identify", "userId": "bob"}], cookies).status_code == 200
+    assert _owner_of(c, "visitor-1") == "bob"
+    second = _browser(c, [{"type": "page", "anonymousId": "visitor-2"}])
+    alias = {"type": "alias", "previousId": "visitor-2", "userId": "bob2"}  # its own ID: allowed
+    assert _browser(c, [alias], second.cookies).status_code == 200
+    assert _owner_of(c, "visitor-2") == "bob2"
+    other = {"type": "alias", "previousId": "visitor-1", "userId": "bob3"}  # not its own: nothing
+    assert _browser(c, [other], second.cookies).status_code == 200
+    assert _owner_of(c, "visitor-1") == "bob"
+
+
+def test_merging_users_is_a_server_key_action(collector: Collector) -> None:
+    c = collector
+    assert c.send([{"type": "identify", "userId": "alice", "traits": {"plan": "pro"}}]).status_code == 200
+    assert c.send([{"type": "alias", "previousId": "alice", "userId": "alice-2"}]).status_code == 200
+    assert _owner_of(c, "alice") == "alice-2"
+
+
+def httpx_delete(c: Collector, path: str) -> dict[str, Any]:
+    import httpx
+
+    r = httpx.delete(c.url + path, headers={"Authorization": f"Bearer {c.export_token}"}, timeout=60)
+    assert r.status_code == 200, r.text
+    result: dict[str, Any] = r.json()
+    return result
