@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from collector import cors, erasure, export, ingest, people, retention
+from collector import cors, erasure, export, ingest, people, retention, sources
 from collector.config import Settings
 from collector.enrich import Enricher
 from collector.graph import Graph
@@ -23,6 +23,7 @@ from collector.identify import CookieJar
 from collector.paging import Cursors
 from collector.ratelimit import RateLimits
 from collector.runtime import Runtime
+from collector.sources import Sources
 from collector.store import create_store
 from collector.store.group_commit import GroupCommitter
 from collector.types import MESSAGE_TYPES
@@ -70,8 +71,11 @@ def create_app(settings: Settings) -> Starlette:
         cookies = CookieJar.from_settings(settings)
         cursors = Cursors(settings.cookie_secrets)
         limits = RateLimits(settings)
-        rt = Runtime(settings, store, committer, cookies, enricher, graph, cursors, limits, tracker=_load_tracker())
+        known = Sources(settings)
+        known.replace(await store.read_sources())
+        rt = Runtime(settings, store, committer, cookies, enricher, graph, cursors, limits, known, _load_tracker())
         app.state.runtime = rt
+        refresher = asyncio.create_task(sources.refresh_loop(store, known), name="footfall-sources")
         expiry = None
         if settings.expiry_interval_seconds > 0:
             loop = retention.expiry_loop(
@@ -86,6 +90,9 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
             if expiry is not None:
                 expiry.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

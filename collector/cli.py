@@ -197,6 +197,7 @@ def _print_banner(s: Settings, made: set[str], *, terminal: bool) -> None:
 @click.option("--type", "msg_type", default=None, help="Only this message type (track, page, ...).")
 @click.option("--event", default=None, help="Only track messages with this event name.")
 @click.option("--user-id", default=None, help="Only messages of this userId.")
+@click.option("--source", default=None, help="Only messages sent with this source's write key (its name).")
 @click.option(
     "--page-size", type=click.IntRange(1, 10_000), default=1000, show_default=True, help="Messages per request."
 )
@@ -288,6 +289,102 @@ def erase_command(config_file: Path | None, user_id: str, suppress: bool, url: s
         f"erased {user_id}: {done['messages']} messages, {done['quarantine']} quarantined, {done['links']} links, "
         f"{done['traits']} traits over {len(done['ids'])} IDs" + ("; suppressed" if done["suppressed"] else "")
     )
+
+
+@main.group("keys", short_help="List, create and revoke write keys (sources).")
+def keys_group() -> None:
+    """Write keys, each of a named source of a kind: browser (public, in a page) or server (secret).
+
+    Works on the store directly, whether or not the collector is running: every collector takes a new or
+    revoked key into account within seconds. The two keys of the collector's settings are the default
+    sources, default-browser and default-server, and are not listed here.
+    """
+
+
+def _with_store(settings: Settings, job: Callable[[Any], Any]) -> Any:
+    from collector.store import NoStore, create_store
+
+    async def run() -> Any:
+        store = create_store(settings)
+        await store.open(create=False)
+        try:
+            return await job(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except NoStore as exc:
+        raise click.ClickException(
+            f"{exc} (is --data-dir or --db right? start the collector once to make it)"
+        ) from None
+
+
+KEY_SETTINGS = {k: v for k, v in STORE_SETTINGS.items() if k != "anonymous_retention_days"}
+
+
+@keys_group.command("list")
+@settings_options(KEY_SETTINGS)
+def keys_list(config_file: Path | None, **kwargs: Any) -> None:
+    """List the sources kept in the store: name, kind, key prefix, origins, made, revoked."""
+    settings = build_settings(config_file, kwargs)
+    found = _with_store(settings, lambda store: store.read_sources())
+    if not found:
+        click.echo("no sources besides the two default keys of the collector's settings")
+    for s in found:
+        made = datetime.fromtimestamp(s.created_at / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+        state = (
+            "in force"
+            if s.revoked_at is None
+            else "revoked " + datetime.fromtimestamp(s.revoked_at / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+        )
+        origins = s.allowed_origins or "(any allowed by the settings)"
+        click.echo(f"{s.name}\t{s.kind}\t{s.key_prefix}...\t{origins}\tmade {made}\t{state}")
+
+
+@keys_group.command("create")
+@click.argument("name")
+@click.option(
+    "--kind",
+    type=click.Choice(["browser", "server"]),
+    required=True,
+    help="browser: public, in a page; server: secret, for backends.",
+)
+@click.option(
+    "--allowed-origins",
+    "origins",
+    default="",
+    help="Comma-separated origins that may send with this key (browser sources).",
+)
+@settings_options(KEY_SETTINGS)
+def keys_create(config_file: Path | None, name: str, kind: str, origins: str, **kwargs: Any) -> None:
+    """Make a write key for a new source NAME and print it (once: only its hash is kept)."""
+    from collector.sources import DEFAULT_BROWSER, DEFAULT_SERVER, new_key, source_for
+
+    settings = build_settings(config_file, kwargs)
+    if name in (DEFAULT_BROWSER, DEFAULT_SERVER) or not name.strip():
+        raise click.UsageError(f"{name!r} cannot be a source's name")
+    key = new_key(kind)  # type: ignore[arg-type]
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    source = source_for(name, kind, key, origins, now)  # type: ignore[arg-type]
+    if not _with_store(settings, lambda store: store.add_source(source)):
+        raise click.ClickException(f"a source named {name!r} exists already")
+    click.echo(key)
+    click.echo(
+        f"made {kind} source {name!r}; its key is above, shown this once (collectors take it within seconds)", err=True
+    )
+
+
+@keys_group.command("revoke")
+@click.argument("name")
+@settings_options(KEY_SETTINGS)
+def keys_revoke(config_file: Path | None, name: str, **kwargs: Any) -> None:
+    """Revoke the key of source NAME: every collector refuses it within seconds."""
+    settings = build_settings(config_file, kwargs)
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    if not _with_store(settings, lambda store: store.revoke_source(name, now)):
+        raise click.ClickException(f"no source named {name!r} is in force")
+    click.echo(f"revoked the key of source {name!r}")
 
 
 @main.command("token", short_help="Print the export token, for scripts.")

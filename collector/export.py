@@ -23,7 +23,7 @@ from collector.validate import Invalid, parse_time
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
-KNOWN_PARAMS = frozenset({"cursor", "limit", "since", "until", "type", "event", "userId"})
+KNOWN_PARAMS = frozenset({"cursor", "limit", "since", "until", "type", "event", "userId", "source"})
 
 
 def _time_ms(name: str, value: str | None) -> int | None:
@@ -48,6 +48,7 @@ def export_filter(q: QueryParams) -> ExportFilter:
         until=_time_ms("until", q.get("until")),
         type=msg_type,
         event=q.get("event"),
+        source=q.get("source"),
     )
 
 

@@ -25,11 +25,12 @@ def run_export(
     msg_type: str | None,
     event: str | None,
     user_id: str | None,
+    source: str | None,
     page_size: int,
     follow: bool,
 ) -> int:
     base = (url or f"http://{settings.host}:{settings.port}").rstrip("/")
-    params = {"since": since, "until": until, "type": msg_type, "event": event, "userId": user_id}
+    params = {"since": since, "until": until, "type": msg_type, "event": event, "userId": user_id, "source": source}
     query = {k: v for k, v in params.items() if v is not None} | {"limit": str(page_size)}
     cursor = cursor_file.read_text().strip() if cursor_file and cursor_file.exists() else None
     headers = {"Authorization": f"Bearer {settings.export_token}"}

@@ -27,7 +27,7 @@ from collector.receive import Envelope, header_write_key, parse_batch, parse_sin
 from collector.runtime import Runtime
 from collector.store.base import WriteBatch
 from collector.store.group_commit import StoreUnavailable
-from collector.types import AnyMessage, QuarantineRow, Rejection, SourceKind, StoredMessage
+from collector.types import AnyMessage, QuarantineRow, Rejection, Source, SourceKind, StoredMessage
 from collector.validate import Invalid, MessageTimes, check, decode
 
 _encode = msgspec.json.encode
@@ -47,14 +47,15 @@ def single_endpoint(message_type: str) -> Callable[[Request], Awaitable[Response
 async def _ingest(request: Request, implied_type: str | None) -> Response:
     rt = runtime(request)
     headers = cors_headers(request)
-    envelope, kind, write_key = await _receive(request, rt, implied_type, headers)
+    envelope, source, write_key = await _receive(request, rt, implied_type, headers)
+    kind = source.kind
     peer = request.client.host if request.client else None
     facts = rt.enricher.facts(kind, peer, request.headers)
     refused = rt.limits.check(kind, write_key, facts.ip)
     if refused is not None:
         rt.counters["rate_limited"] += 1
         raise HTTPError(429, refused.message, headers | {"Retry-After": str(refused.retry_after)})
-    answer = _Answer(implied_type, datetime.now(UTC), rt.graph, browser=kind == "browser")
+    answer = _Answer(implied_type, datetime.now(UTC), rt.graph, source.name, browser=kind == "browser")
     valid = _validate(envelope.messages, implied_type, kind, answer)
     anonymous_id = _identify(request, rt, kind, envelope, valid, answer)
     _enrich(rt, valid, envelope, facts, answer)
@@ -74,9 +75,9 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
 # --- receive --------------------------------------------------------------------------------------------
 async def _receive(
     request: Request, rt: Runtime, implied_type: str | None, cors: dict[str, str]
-) -> tuple[Envelope, SourceKind, str]:
-    """The request as a whole: origin, body, write key. Raises HTTPError (with the CORS headers, so that a
-    browser can read why)."""
+) -> tuple[Envelope, Source, str]:
+    """The request as a whole: origin, body, write key and so its source. Raises HTTPError (with the CORS
+    headers, so that a browser can read why)."""
     try:
         if not origin_allowed(request, rt.settings):
             raise HTTPError(403, f"origin {request.headers['origin']!r} is not in allowed_origins")
@@ -84,15 +85,18 @@ async def _receive(
         body = await read_body(request)
         envelope = parse_single(body) if implied_type else parse_batch(body)
         key = write_key or envelope.write_key
-        kind = rt.source_kind(key)
-        if kind is None:
+        source = rt.sources.lookup(key)
+        if source is None:
             what = "unknown write key" if key else "missing write key"
             raise HTTPError(401, f"{what}: send it as the Basic auth user name, as `writeKey` in the body or the query")
+        origin = request.headers.get("origin")
+        if not rt.sources.origin_allowed(source, origin):
+            raise HTTPError(403, f"origin {origin!r} may not send with the write key of source {source.name!r}")
     except HTTPError as exc:
         exc.headers.update(cors)
         raise
     assert key is not None
-    return envelope, kind, key
+    return envelope, source, key
 
 
 # --- validate -------------------------------------------------------------------------------------------
@@ -187,6 +191,7 @@ class _Answer:
     implied_type: str | None
     received: datetime
     graph: Graph
+    source: str
     browser: bool
     received_ms: int = 0
     received_iso: str = ""
@@ -228,6 +233,7 @@ class _Answer:
                 timestamp,
                 self.received_ms,
                 _encode(msg),
+                self.source,
             )
         )
         links, traits = self.graph.updates(msg, timestamp, self.received_ms, browser=self.browser)

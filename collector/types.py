@@ -80,6 +80,19 @@ class StoredMessage(NamedTuple):
     timestamp: int  # event time (skew-corrected), ms since the epoch
     received_at: int  # ms since the epoch
     body: bytes  # the message as exported: JSON, Segment-spec shape
+    source: str | None = None  # the name of the source whose write key sent it
+
+
+class Source(NamedTuple):
+    """A sender with a write key of its own: a website (browser) or a backend (server)."""
+
+    name: str
+    kind: SourceKind
+    key_hash: str  # SHA-256 of the write key: the key itself is shown once, when made, and not kept
+    key_prefix: str  # the key's first characters, to tell keys apart in a list
+    allowed_origins: str = ""  # comma-separated browser origins; empty: those of the collector's settings
+    created_at: int = 0  # ms since the epoch
+    revoked_at: int | None = None
 
 
 class QuarantineRow(NamedTuple):

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from collector.types import Link, QuarantineRow, StoredMessage, Trait
+from collector.types import Link, QuarantineRow, Source, StoredMessage, Trait
 
 # Where a pull or an expiry pass stopped: opaque to callers, ordered by the backend (pulls: SQLite (seq,),
 # PostgreSQL (transaction id, seq); expiry: (timestamp, seq)). BEGINNING is before everything, for both.
@@ -49,6 +49,7 @@ class ExportFilter:
     until: int | None = None  # receivedAt < until (ms)
     type: str | None = None
     event: str | None = None
+    source: str | None = None  # the name of the source that sent them
     person: frozenset[str] | None = None  # messages whose userId or anonymousId is one of these
 
     def comparisons(self) -> list[tuple[str, str, object]]:
@@ -58,6 +59,7 @@ class ExportFilter:
             ("received_at", "<", self.until),
             ("type", "=", self.type),
             ("event", "=", self.event),
+            ("source", "=", self.source),
         )
         return [c for c in candidates if c[2] is not None]
 
@@ -165,6 +167,18 @@ class Store(ABC):
         that every write from now on sees what was committed before (a suppression, before an erasure
         deletes). A backend with a single writer per store has nothing to wait for."""
         return
+
+    @abstractmethod
+    async def add_source(self, source: Source) -> bool:
+        """Keep a new source; False (and nothing changed) if its name or key is taken."""
+
+    @abstractmethod
+    async def revoke_source(self, name: str, at: int) -> bool:
+        """Revoke a source's key from `at` (ms); False if no source of that name is in force."""
+
+    @abstractmethod
+    async def read_sources(self) -> list[Source]:
+        """Every source kept, revoked ones too, in name order."""
 
     # --- pull -------------------------------------------------------------------------------------------
     @abstractmethod

@@ -31,7 +31,7 @@ from collector.store.base import (
     WriteBatch,
 )
 from collector.store.sql import Query
-from collector.types import Link, Trait
+from collector.types import Link, Source, Trait
 
 # Each entry moves the schema one version up; footfall_schema records how far a database has come.
 MIGRATIONS: list[str] = [
@@ -87,6 +87,18 @@ MIGRATIONS: list[str] = [
     CREATE TABLE suppressed (
         user_hash text PRIMARY KEY,
         created_at bigint NOT NULL
+    );
+    """,
+    """
+    ALTER TABLE messages ADD COLUMN source text;
+    CREATE TABLE sources (
+        name text PRIMARY KEY,
+        kind text NOT NULL,
+        key_hash text NOT NULL UNIQUE,
+        key_prefix text NOT NULL,
+        allowed_origins text NOT NULL,
+        created_at bigint NOT NULL,
+        revoked_at bigint
     );
     """,
 ]
@@ -149,8 +161,8 @@ class PostgresStore(Store):
                 columns = list(zip(*batch.messages, strict=True))
                 rows = await conn.fetch(
                     "INSERT INTO messages (message_id, type, event, user_id, anonymous_id, timestamp, received_at,"
-                    " body) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
-                    " $6::bigint[], $7::bigint[], $8::bytea[]) ON CONFLICT (message_id) DO NOTHING"
+                    " body, source) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+                    " $6::bigint[], $7::bigint[], $8::bytea[], $9::text[]) ON CONFLICT (message_id) DO NOTHING"
                     " RETURNING message_id",
                     *columns,
                 )
@@ -174,6 +186,15 @@ class PostgresStore(Store):
 
     async def suppress(self, user_hash: str, at: int) -> None:
         await self.pool.execute(sql_.insert_suppressed(STYLE), user_hash, at)
+
+    async def add_source(self, source: Source) -> bool:
+        return _count(await self.pool.execute(sql_.insert_source(STYLE), *source)) == 1
+
+    async def revoke_source(self, name: str, at: int) -> bool:
+        return _count(await self.pool.execute(sql_.revoke_source(STYLE), at, name)) == 1
+
+    async def read_sources(self) -> list[Source]:
+        return [Source(*row) for row in await self.pool.fetch(sql_.READ_SOURCES)]
 
     # --- pull: in (txid, id) order, rows of finished transactions only (see the module docstring) --------
     async def read_messages(self, after: Position, limit: int, where: ExportFilter) -> list[PulledMessage]:

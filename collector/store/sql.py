@@ -209,3 +209,22 @@ def insert_suppressed(style: Style) -> str:
 
 
 READ_SUPPRESSED = "SELECT user_hash FROM suppressed"
+
+
+# --- sources --------------------------------------------------------------------------------------------
+def insert_source(style: Style) -> str:
+    """A new source; nothing if its name (or key) is taken."""
+    return (
+        "INSERT INTO sources (name, kind, key_hash, key_prefix, allowed_origins, created_at, revoked_at)"
+        f" VALUES ({placeholders(style, 7)}) ON CONFLICT DO NOTHING"
+    )
+
+
+def revoke_source(style: Style) -> str:
+    at, name = ("?", "?") if style == "qmark" else ("$1", "$2")
+    return f"UPDATE sources SET revoked_at = {at} WHERE name = {name} AND revoked_at IS NULL"
+
+
+READ_SOURCES = (
+    "SELECT name, kind, key_hash, key_prefix, allowed_origins, created_at, revoked_at FROM sources ORDER BY name"
+)

@@ -26,7 +26,7 @@ from collector.store.base import (
     WriteBatch,
 )
 from collector.store.sql import Query
-from collector.types import Link, Trait
+from collector.types import Link, Source, Trait
 
 # Each entry moves the schema one version up; PRAGMA user_version records how far a file has come.
 MIGRATIONS: list[str] = [
@@ -84,6 +84,18 @@ MIGRATIONS: list[str] = [
     DROP INDEX messages_timestamp;
     CREATE INDEX messages_expiry ON messages (timestamp, seq) WHERE user_id IS NULL;
     """,
+    """
+    ALTER TABLE messages ADD COLUMN source TEXT;
+    CREATE TABLE sources (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        key_prefix TEXT NOT NULL,
+        allowed_origins TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    ) WITHOUT ROWID;
+    """,
 ]
 
 log = logging.getLogger("footfall.store")
@@ -91,8 +103,8 @@ log = logging.getLogger("footfall.store")
 CHECKPOINT_INTERVAL = 1.0  # seconds
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes the WAL file is cut back to after a reset
 
-COLUMNS = "message_id, type, event, user_id, anonymous_id, timestamp, received_at, body"
-ROWS_PER_STATEMENT = 32766 // 8 // 2  # well under SQLite's bound-variable limit
+COLUMNS = "message_id, type, event, user_id, anonymous_id, timestamp, received_at, body, source"
+ROWS_PER_STATEMENT = 32766 // 9 // 2  # well under SQLite's bound-variable limit
 STYLE: sql_.Style = "qmark"
 
 
@@ -210,7 +222,7 @@ class SqliteStore(Store):
                 chunk = messages[start : start + ROWS_PER_STATEMENT]
                 sql = (
                     f"INSERT INTO messages ({COLUMNS}) VALUES "
-                    + ",".join(["(?,?,?,?,?,?,?,?)"] * len(chunk))
+                    + ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(chunk))
                     + " ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
                 )
                 params = [value for row in chunk for value in row]
@@ -229,6 +241,18 @@ class SqliteStore(Store):
 
     async def suppress(self, user_hash: str, at: int) -> None:
         await self.writer.execute(sql_.insert_suppressed(STYLE), (user_hash, at))
+
+    async def add_source(self, source: Source) -> bool:
+        async with self._transaction() as conn:
+            cur = await conn.execute(sql_.insert_source(STYLE), source)
+            return cur.rowcount == 1
+
+    async def revoke_source(self, name: str, at: int) -> bool:
+        async with self._transaction() as conn:
+            return (await conn.execute(sql_.revoke_source(STYLE), (at, name))).rowcount == 1
+
+    async def read_sources(self) -> list[Source]:
+        return [Source(*row) for row in await self._fetch(sql_.READ_SOURCES)]
 
     # --- pull -------------------------------------------------------------------------------------------
     # One writer connection commits in sequence order, so the sequence alone is a pull position.

@@ -183,3 +183,20 @@ async def test_a_person_with_very_many_ids(store: Store) -> None:
     rows = await store.read_messages(BEGINNING, 10, ExportFilter(person=frozenset(ids)))
     assert [b for _, b in rows] == [b'{"messageId":"first"}']
     assert await store.erase(ids, 1000) == Erased(1, 0, 40_000, 0)
+
+
+async def test_sources_are_kept_revoked_and_unique(store: Store) -> None:
+    from collector.types import Source
+
+    web = Source("web", "browser", "hash-web", "wk_abcd", "https://shop.example", 10)
+    assert await store.add_source(web)
+    assert not await store.add_source(web._replace(key_hash="other"))  # the name is taken
+    assert not await store.add_source(web._replace(name="web-2"))  # and so is the key
+    assert await store.add_source(Source("api", "server", "hash-api", "sk_abcd", "", 11))
+    assert [s.name for s in await store.read_sources()] == ["api", "web"]
+    assert await store.revoke_source("web", 20) and not await store.revoke_source("web", 21)
+    assert not await store.revoke_source("nobody", 20)
+    assert {s.name: s.revoked_at for s in await store.read_sources()} == {"api": None, "web": 20}
+    await store.write(WriteBatch([msg("from-api")._replace(source="api"), msg("no-source")]))
+    rows = await store.read_messages(BEGINNING, 10, ExportFilter(source="api"))
+    assert [r.body for r in rows] == [b'{"messageId":"from-api"}']
