@@ -75,7 +75,7 @@ def create_app(settings: Settings) -> Starlette:
         known.replace(await store.read_sources())
         rt = Runtime(settings, store, committer, cookies, enricher, graph, cursors, limits, known, _load_tracker())
         app.state.runtime = rt
-        refresher = asyncio.create_task(sources.refresh_loop(store, known), name="footfall-sources")
+        refresher = asyncio.create_task(sources.refresh_loop(store, known, graph.suppressed), name="footfall-sources")
         expiry = None
         if settings.expiry_interval_seconds > 0:
             loop = retention.expiry_loop(

@@ -25,7 +25,7 @@ from collector.graph import Graph
 from collector.http import HTTPError, json_response, runtime
 from collector.receive import Envelope, header_write_key, parse_batch, parse_single, read_body
 from collector.runtime import Runtime
-from collector.store.base import WriteBatch
+from collector.store.base import WriteBatch, user_hash
 from collector.store.group_commit import StoreUnavailable
 from collector.types import AnyMessage, QuarantineRow, Rejection, Source, SourceKind, StoredMessage
 from collector.validate import Invalid, MessageTimes, check, decode
@@ -245,15 +245,14 @@ class _Answer:
 
     def response(self, new_ids: set[str], anonymous_id: str | None, headers: dict[str, str]) -> Response:
         stored = self.batch.messages
-        if self.graph.suppressed and len(new_ids) < len(stored):
-            # Not new: stored before, or left out by the store because its user was suppressed (erased)
-            # while this request waited for its commit. Those are refused, not duplicates.
-            late = [
-                i for i, m in enumerate(stored) if m.message_id not in new_ids and self.graph.is_suppressed(m.user_id)
-            ]
-            for i in late:
+        if self.batch.refused_users:
+            # Left out by the store: their user was suppressed (erased, maybe by another collector) while
+            # this request waited for its commit. Refused, not duplicates; and this process now knows.
+            self.graph.suppressed |= {user_hash(u) for u in self.batch.refused_users}
+            late = {i for i, m in enumerate(stored) if m.user_id in self.batch.refused_users}
+            for i in sorted(late):
                 self.refuse(self.indexes[i], stored[i].message_id)
-            stored = [m for i, m in enumerate(stored) if i not in set(late)]
+            stored = [m for i, m in enumerate(stored) if i not in late]
         result: dict[str, Any] = {
             "success": not self.rejected,
             "accepted": len(stored),

@@ -69,11 +69,13 @@ class Sources:
         return origin in {o.strip() for o in source.allowed_origins.split(",")}
 
 
-async def refresh_loop(store: Store, sources: Sources, interval: float = REFRESH_SECONDS) -> None:
-    """Read the store's sources again and again, so that keys made or revoked elsewhere take effect here."""
+async def refresh_loop(store: Store, sources: Sources, suppressed: set[str], interval: float = REFRESH_SECONDS) -> None:
+    """Read the store's sources (and suppressed users) again and again, so that keys made or revoked, and
+    users erased, by another process take effect here too."""
     while True:
         try:
             sources.replace(await store.read_sources())
+            suppressed |= await store.read_suppressed()
         except Exception:
             log.exception("reading the sources failed; the keys in force stay as they were")
         await asyncio.sleep(interval)

@@ -78,6 +78,8 @@ class WriteBatch:
     links: list[Link] = field(default_factory=list)
     traits: list[Trait] = field(default_factory=list)
     guarded_links: list[Link] = field(default_factory=list)
+    # Set by the store's write: the users of this batch found suppressed, whose rows it left out.
+    refused_users: set[str] = field(default_factory=set)
 
     def extend(self, other: WriteBatch) -> None:
         self.messages += other.messages
@@ -149,7 +151,8 @@ class Store(ABC):
         """Store a batch in one transaction, committed before returning.
 
         Nothing of a suppressed user is written, even if the user was suppressed (by any collector) after
-        the batch was made: the check is made in the write's transaction.
+        the batch was made: the check is made in the write's transaction, and the users left out are added
+        to `batch.refused_users`.
         A messageId stored before (ever) is not stored again. A link whose `from_id` is linked already
         keeps its first user; a guarded link is not written if its `from_id` is an identified user (counting
         this batch's own messages and traits). A trait keeps the value with the latest `set_at`.

@@ -113,6 +113,8 @@ class GroupCommitter:
             return
         self.commits += 1
         for batch, future in group:
+            if combined.refused_users:
+                batch.refused_users = combined.refused_users & {m.user_id for m in batch.messages}
             # A messageId sent twice within one group is new for the first request only.
             mine = {m.message_id for m in batch.messages} & inserted
             inserted -= mine

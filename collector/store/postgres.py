@@ -156,7 +156,8 @@ class PostgresStore(Store):
                 *q.values,
             )
             if found:
-                batch = batch.without_users({hashes[h] for h in found})
+                batch.refused_users |= {hashes[h] for h in found}
+                batch = batch.without_users(batch.refused_users)
             if batch.messages:
                 columns = list(zip(*batch.messages, strict=True))
                 rows = await conn.fetch(

@@ -216,7 +216,8 @@ class SqliteStore(Store):
                 q = Query(STYLE)
                 found = await conn.execute_fetchall(sql_.suppressed_among(q, hashes), q.values)
                 if found:
-                    batch = batch.without_users({hashes[row[0]] for row in found})
+                    batch.refused_users |= {hashes[row[0]] for row in found}
+                    batch = batch.without_users(batch.refused_users)
             messages = batch.messages
             for start in range(0, len(messages), ROWS_PER_STATEMENT):
                 chunk = messages[start : start + ROWS_PER_STATEMENT]
