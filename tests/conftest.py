@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,17 +107,54 @@ class Collector:
         )
 
     def export(self, **params: Any) -> list[dict[str, Any]]:
-        """Every exported message, following the cursor until an empty page."""
-        out: list[dict[str, Any]] = []
-        params = dict(params)
-        while True:
-            r = self.export_page(**params)
-            assert r.status_code == 200, r.text
-            lines = [json.loads(line) for line in r.text.splitlines() if line]
-            if not lines:
-                return out
-            out.extend(lines)
-            params["cursor"] = r.headers["Footfall-Cursor"]
+        return export_all(self.export_page, **params)
+
+
+def export_all(export_page: Callable[..., httpx.Response], **params: Any) -> list[dict[str, Any]]:
+    """Every exported message, following the cursor until an empty page."""
+    out: list[dict[str, Any]] = []
+    params = dict(params)
+    while True:
+        r = export_page(**params)
+        assert r.status_code == 200, r.text
+        lines = [json.loads(line) for line in r.text.splitlines() if line]
+        if not lines:
+            return out
+        out.extend(lines)
+        params["cursor"] = r.headers["Footfall-Cursor"]
+
+
+@contextlib.contextmanager
+def sending_for(c: Collector, user: str) -> Iterator[set[str]]:
+    """A sender that keeps sending for `user` (with the server key) until the block ends: each round an
+    identify linking a new anonymousId, a page of that ID, a track. Yields, once 20 rounds were sent, the
+    anonymousIds whose identify the collector stored (they belong to `user`), filled as the sender goes."""
+    linked: set[str] = set()
+    stop, started = threading.Event(), threading.Event()
+
+    def send() -> None:
+        with httpx.Client(auth=(c.server_key, ""), timeout=30) as client:
+            i = 0
+            while not stop.is_set():
+                batch = [{"type": "identify", "anonymousId": f"anon-{i}", "userId": user, "messageId": f"i{i}"},
+                         {"type": "page", "anonymousId": f"anon-{i}", "messageId": f"p{i}"},
+                         {"type": "track", "event": "E", "userId": user, "messageId": f"t{i}"}]  # fmt: skip
+                answer = client.post(c.url + "/v1/batch", json={"batch": batch}).json()
+                if not any(r["index"] == 0 for r in answer["rejected"]):
+                    linked.add(f"anon-{i}")
+                if i == 20:
+                    started.set()
+                i += 1
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    try:
+        assert started.wait(30), "the sender did not get going"
+        yield linked
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import asyncpg
@@ -27,7 +27,6 @@ from collector.store.base import (
     PulledLink,
     PulledMessage,
     PulledQuarantine,
-    Store,
     WriteBatch,
 )
 from collector.store.sql import Query
@@ -109,7 +108,9 @@ VISIBLE = "txid < pg_snapshot_xmin(pg_current_snapshot())"
 STYLE: sql_.Style = "numbered"
 
 
-class PostgresStore(Store):
+class PostgresStore(sql_.SharedReads):
+    STYLE = STYLE
+
     def __init__(self, url: str, *, sync_commits: bool = False) -> None:
         # PostgreSQL commits durably (synchronous_commit) whatever `sync_commits` says.
         self.url = url
@@ -138,8 +139,8 @@ class PostgresStore(Store):
         assert self._pool is not None, "store is not open"
         return self._pool
 
-    async def _fetch(self, sql: str, q: Query) -> list[asyncpg.Record]:
-        rows: list[asyncpg.Record] = await self.pool.fetch(sql, *q.values)
+    async def _fetch(self, sql: str, q: Query | None = None) -> list[Sequence[Any]]:
+        rows: list[Sequence[Any]] = await self.pool.fetch(sql, *(q.values if q else ()))
         return rows
 
     # --- write ------------------------------------------------------------------------------------------
@@ -194,9 +195,6 @@ class PostgresStore(Store):
     async def revoke_source(self, name: str, at: int) -> bool:
         return _count(await self.pool.execute(sql_.revoke_source(STYLE), at, name)) == 1
 
-    async def read_sources(self) -> list[Source]:
-        return [Source(*row) for row in await self.pool.fetch(sql_.READ_SOURCES)]
-
     # --- pull: in (txid, id) order, rows of finished transactions only (see the module docstring) --------
     async def read_messages(self, after: Position, limit: int, where: ExportFilter) -> list[PulledMessage]:
         q = Query(STYLE)
@@ -227,35 +225,8 @@ class PostgresStore(Store):
         rows = await self._page("links", "from_id, user_id, kind, linked_at", after, limit)
         return [PulledLink(position, Link(r[2], r[3], r[4], r[5])) for position, r in rows]
 
-    async def read_users(self, after: str, limit: int) -> list[str]:
-        q = Query(STYLE)
-        return [r[0] for r in await self._fetch(sql_.users_after(q, after, limit), q)]
-
-    async def read_traits(self, ids: Collection[str]) -> list[Trait]:
-        q = Query(STYLE)
-        return [Trait(r[0], r[1], r[2], r[3]) for r in await self._fetch(sql_.traits_of(q, ids), q)]
-
-    async def read_suppressed(self) -> set[str]:
-        return {r[0] for r in await self.pool.fetch(sql_.READ_SUPPRESSED)}
-
     # --- the identity graph -----------------------------------------------------------------------------
-    async def linked_to(self, user_ids: Collection[str]) -> set[str]:
-        q = Query(STYLE)
-        return {r[0] for r in await self._fetch(sql_.linked_to(q, user_ids), q)}
-
-    async def linked_from(self, some_id: str) -> str | None:
-        q = Query(STYLE)
-        rows = await self._fetch(sql_.linked_from(q, some_id), q)
-        return str(rows[0][0]) if rows else None
-
     # --- maintenance ------------------------------------------------------------------------------------
-    async def count_expired(self, cutoff: int) -> tuple[int, int]:
-        q = Query(STYLE)
-        messages = await self._fetch(f"SELECT count(*) FROM messages WHERE {sql_.expired_message(q, cutoff)}", q)
-        q = Query(STYLE)
-        quarantine = await self._fetch(f"SELECT count(*) FROM quarantine WHERE {sql_.expired_quarantine(q, cutoff)}", q)
-        return int(messages[0][0]), int(quarantine[0][0])
-
     async def expire_some(self, cutoff: int, limit: int, position: Position) -> ExpiryStep:
         async with self.pool.acquire() as conn, conn.transaction():
             q = Query(STYLE)

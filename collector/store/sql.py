@@ -10,11 +10,13 @@ stays in each backend.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from abc import abstractmethod
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from collector.types import Link
+from collector.store.base import Store
+from collector.types import Link, Source, Trait
 
 Style = Literal["qmark", "numbered"]
 
@@ -228,3 +230,43 @@ def revoke_source(style: Style) -> str:
 READ_SOURCES = (
     "SELECT name, kind, key_hash, key_prefix, allowed_origins, created_at, revoked_at FROM sources ORDER BY name"
 )
+
+
+class SharedReads(Store):
+    """The reads that are the same SQL on both backends, over each backend's `_fetch`."""
+
+    STYLE: ClassVar[Style]
+
+    @abstractmethod
+    async def _fetch(self, sql: str, q: Query | None = None) -> list[Sequence[Any]]:
+        """The rows of a query (with `q`'s values), read outside any write."""
+
+    async def read_sources(self) -> list[Source]:
+        return [Source(*row) for row in await self._fetch(READ_SOURCES)]
+
+    async def read_users(self, after: str, limit: int) -> list[str]:
+        q = Query(self.STYLE)
+        return [r[0] for r in await self._fetch(users_after(q, after, limit), q)]
+
+    async def read_traits(self, ids: Collection[str]) -> list[Trait]:
+        q = Query(self.STYLE)
+        return [Trait(r[0], r[1], r[2], r[3]) for r in await self._fetch(traits_of(q, ids), q)]
+
+    async def read_suppressed(self) -> set[str]:
+        return {r[0] for r in await self._fetch(READ_SUPPRESSED)}
+
+    async def linked_to(self, user_ids: Collection[str]) -> set[str]:
+        q = Query(self.STYLE)
+        return {r[0] for r in await self._fetch(linked_to(q, user_ids), q)}
+
+    async def linked_from(self, some_id: str) -> str | None:
+        q = Query(self.STYLE)
+        rows = await self._fetch(linked_from(q, some_id), q)
+        return str(rows[0][0]) if rows else None
+
+    async def count_expired(self, cutoff: int) -> tuple[int, int]:
+        q = Query(self.STYLE)
+        messages = await self._fetch(f"SELECT count(*) FROM messages WHERE {expired_message(q, cutoff)}", q)
+        q = Query(self.STYLE)
+        quarantine = await self._fetch(f"SELECT count(*) FROM quarantine WHERE {expired_quarantine(q, cutoff)}", q)
+        return int(messages[0][0]), int(quarantine[0][0])

@@ -9,6 +9,7 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -22,11 +23,10 @@ from collector.store.base import (
     PulledLink,
     PulledMessage,
     PulledQuarantine,
-    Store,
     WriteBatch,
 )
 from collector.store.sql import Query
-from collector.types import Link, Source, Trait
+from collector.types import Link, Source
 
 # Each entry moves the schema one version up; PRAGMA user_version records how far a file has come.
 MIGRATIONS: list[str] = [
@@ -108,7 +108,9 @@ ROWS_PER_STATEMENT = 32766 // 9 // 2  # well under SQLite's bound-variable limit
 STYLE: sql_.Style = "qmark"
 
 
-class SqliteStore(Store):
+class SqliteStore(sql_.SharedReads):
+    STYLE = STYLE
+
     def __init__(self, url: str, *, sync_commits: bool = False) -> None:
         # sqlite:///relative/path or sqlite:////absolute/path, as SQLAlchemy spells them.
         self.path = url.removeprefix("sqlite:///")
@@ -202,8 +204,8 @@ class SqliteStore(Store):
             raise
         await conn.execute("COMMIT")
 
-    async def _fetch(self, sql: str, q: Query | Sequence[object] = ()) -> list[sqlite3.Row]:
-        values = q.values if isinstance(q, Query) else q
+    async def _fetch(self, sql: str, q: Query | Sequence[object] | None = None) -> list[Sequence[Any]]:
+        values = q.values if isinstance(q, Query) else (q or ())
         async with self.reader.execute(sql, values) as cur:
             return list(await cur.fetchall())
 
@@ -252,9 +254,6 @@ class SqliteStore(Store):
         async with self._transaction() as conn:
             return (await conn.execute(sql_.revoke_source(STYLE), (at, name))).rowcount == 1
 
-    async def read_sources(self) -> list[Source]:
-        return [Source(*row) for row in await self._fetch(sql_.READ_SOURCES)]
-
     # --- pull -------------------------------------------------------------------------------------------
     # One writer connection commits in sequence order, so the sequence alone is a pull position.
     async def read_messages(self, after: Position, limit: int, where: ExportFilter) -> list[PulledMessage]:
@@ -276,35 +275,8 @@ class SqliteStore(Store):
         rows = await self._fetch(sql, (after[0] if after else 0, limit))
         return [PulledLink((r[0],), Link(r[1], r[2], r[3], r[4])) for r in rows]
 
-    async def read_users(self, after: str, limit: int) -> list[str]:
-        q = Query(STYLE)
-        return [r[0] for r in await self._fetch(sql_.users_after(q, after, limit), q)]
-
-    async def read_traits(self, ids: Collection[str]) -> list[Trait]:
-        q = Query(STYLE)
-        return [Trait(r[0], r[1], r[2], r[3]) for r in await self._fetch(sql_.traits_of(q, ids), q)]
-
-    async def read_suppressed(self) -> set[str]:
-        return {r[0] for r in await self._fetch(sql_.READ_SUPPRESSED)}
-
     # --- the identity graph -----------------------------------------------------------------------------
-    async def linked_to(self, user_ids: Collection[str]) -> set[str]:
-        q = Query(STYLE)
-        return {r[0] for r in await self._fetch(sql_.linked_to(q, user_ids), q)}
-
-    async def linked_from(self, some_id: str) -> str | None:
-        q = Query(STYLE)
-        rows = await self._fetch(sql_.linked_from(q, some_id), q)
-        return str(rows[0][0]) if rows else None
-
     # --- maintenance ------------------------------------------------------------------------------------
-    async def count_expired(self, cutoff: int) -> tuple[int, int]:
-        q = Query(STYLE)
-        messages = await self._fetch(f"SELECT count(*) FROM messages WHERE {sql_.expired_message(q, cutoff)}", q)
-        q = Query(STYLE)
-        quarantine = await self._fetch(f"SELECT count(*) FROM quarantine WHERE {sql_.expired_quarantine(q, cutoff)}", q)
-        return messages[0][0], quarantine[0][0]
-
     async def expire_some(self, cutoff: int, limit: int, position: Position) -> ExpiryStep:
         async with self._transaction() as conn:
             q = Query(STYLE)

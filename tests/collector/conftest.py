@@ -10,7 +10,6 @@ writer. Use it for the behaviour of the stages and endpoints. What needs a real 
 from __future__ import annotations
 
 import http.cookiejar
-import json
 import os
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import pytest
 
 from collector.app import create_app
 from collector.config import Settings, load_settings
-from tests.conftest import COOKIE_SECRET, EXPORT_TOKEN, SERVER_KEY, WRITE_KEY, Collector
+from tests.conftest import COOKIE_SECRET, EXPORT_TOKEN, SERVER_KEY, WRITE_KEY, Collector, export_all
 
 with warnings.catch_warnings():
     # Starlette asks for httpx2 for its TestClient, and warns when it finds httpx (our dependency) instead.
@@ -93,17 +92,7 @@ class App:
         return self.admin("GET", "/v1/export", params=params)
 
     def export(self, **params: Any) -> list[dict[str, Any]]:
-        """Every exported message, following the cursor until an empty page."""
-        out: list[dict[str, Any]] = []
-        params = dict(params)
-        while True:
-            r = self.export_page(**params)
-            assert r.status_code == 200, r.text
-            lines = [json.loads(line) for line in r.text.splitlines() if line]
-            if not lines:
-                return out
-            out.extend(lines)
-            params["cursor"] = r.headers["Footfall-Cursor"]
+        return export_all(self.export_page, **params)
 
 
 @pytest.fixture

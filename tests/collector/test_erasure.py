@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.collector.conftest import App, ids_of
-from tests.conftest import Collector
+from tests.conftest import Collector, sending_for
 
 
 def test_erasure_removes_the_user_and_nothing_else(app: App) -> None:
@@ -86,43 +86,15 @@ def test_erasure_finds_quarantined_bytes_that_name_the_user(collector: Collector
 
 
 def test_erasure_with_suppression_holds_against_a_sender_running_throughout(collector: Collector) -> None:
-    import threading
-
     import httpx
 
     c = collector
-    linked: set[str] = set()  # anonymousIds whose identify for rita was stored: they belong to rita
-    stop = threading.Event()
-    sent = threading.Event()
-
-    def sender() -> None:
-        with httpx.Client(auth=(c.server_key, ""), timeout=30) as client:
-            i = 0
-            while not stop.is_set():
-                anon = f"anon-{i}"
-                batch = [{"type": "identify", "anonymousId": anon, "userId": "rita", "messageId": f"i{i}"},
-                         {"type": "page", "anonymousId": anon, "messageId": f"p{i}"},
-                         {"type": "track", "event": "E", "userId": "rita", "messageId": f"t{i}"}]  # fmt: skip
-                answer = client.post(c.url + "/v1/batch", json={"batch": batch}).json()
-                if not any(r["index"] == 0 for r in answer["rejected"]):
-                    linked.add(anon)
-                if i == 20:
-                    sent.set()
-                i += 1
-
-    thread = threading.Thread(target=sender)
-    thread.start()
-    try:
-        assert sent.wait(30)
+    with sending_for(c, "rita") as linked:
         r = httpx.delete(c.url + "/v1/users/rita", params={"suppress": "true"},
                          headers={"Authorization": f"Bearer {c.export_token}"}, timeout=120)  # fmt: skip
         assert r.status_code == 200, r.text
         # the sender goes on: its messages for rita are refused, its pages stay anonymous
         c.send([{"type": "track", "event": "sentinel", "userId": "someone", "messageId": "sentinel"}])
-    finally:
-        stop.set()
-        thread.join(60)
-    assert not thread.is_alive()
     assert c.export(userId="rita") == []
     assert c.admin_get("/v1/profiles/rita").status_code == 404
     assert [line for line in c.admin_get("/v1/links").text.splitlines() if '"rita"' in line] == []

@@ -14,7 +14,40 @@ import httpx
 Fault = tuple[int, dict[str, str]] | tuple[int, dict[str, str], str]  # status, headers[, the error message]
 
 
-class FaultProxy:
+class _Handler(BaseHTTPRequestHandler):
+    def reply(self, status: int, headers: dict[str, str], content: bytes) -> None:
+        """Answer with `content` as JSON."""
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _LocalServer:
+    """A real HTTP server on a free port of 127.0.0.1, in a thread while its `with` block runs."""
+
+    def __init__(self, handler: type[_Handler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _LocalServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FaultProxy(_LocalServer):
     """An HTTP proxy that answers the first requests with canned failures, then forwards to `upstream`.
 
     `faults` is a list of (status, headers) or (status, headers, error message) answered in order, one per
@@ -31,7 +64,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_Handler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 with proxy._lock:
@@ -47,29 +80,13 @@ class FaultProxy:
                     status, headers, content = r.status_code, {}, r.content
                 with proxy._lock:
                     proxy.seen.append(status)
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
+                self.reply(status, headers, content)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     def __enter__(self) -> FaultProxy:
-        self.thread.start()
+        super().__enter__()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @contextmanager
@@ -102,7 +119,7 @@ def hanging_server() -> Iterator[str]:
         listener.close()
 
 
-class AnsweringServer:
+class AnsweringServer(_LocalServer):
     """A real HTTP server that answers every POST with one canned JSON body (200), and counts the requests."""
 
     def __init__(self, answer: dict[str, object]) -> None:
@@ -110,30 +127,16 @@ class AnsweringServer:
         self.requests = 0
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_Handler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length", 0)))
                 server.requests += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
+                self.reply(200, {}, content)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     def __enter__(self) -> AnsweringServer:
-        self.thread.start()
+        super().__enter__()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -13,7 +13,7 @@ from collector.config import Settings
 from collector.store import ExportFilter, create_store
 from collector.store.base import BEGINNING, WriteBatch
 from collector.types import StoredMessage
-from tests.conftest import Collector
+from tests.conftest import Collector, sending_for
 from tests.pg import postgres_url  # noqa: F401  (a fixture)
 
 
@@ -81,34 +81,10 @@ def test_erasure_on_one_collector_holds_against_a_sender_on_another(collector_fa
     """Suppression takes effect in every collector before the deletion starts: a sender on the second
     collector keeps sending for the user throughout, and nothing of the user is left."""
     eraser, other = (collector_factory("--db", postgres_url) for _ in range(2))
-    stop = threading.Event()
-    sent_some = threading.Event()
-    linked: set[str] = set()
-
-    def send() -> None:
-        with httpx.Client(auth=(other.server_key, ""), timeout=30) as client:
-            i = 0
-            while not stop.is_set():
-                batch = [{"type": "identify", "anonymousId": f"anon-{i}", "userId": "rita", "messageId": f"i{i}"},
-                         {"type": "page", "anonymousId": f"anon-{i}", "messageId": f"p{i}"}]  # fmt: skip
-                answer = client.post(other.url + "/v1/batch", json={"batch": batch}).json()
-                if not any(r["index"] == 0 for r in answer["rejected"]):
-                    linked.add(f"anon-{i}")
-                if i == 20:
-                    sent_some.set()
-                i += 1
-
-    thread = threading.Thread(target=send)
-    thread.start()
-    try:
-        assert sent_some.wait(30)
+    with sending_for(other, "rita") as linked:
         r = httpx.delete(eraser.url + "/v1/users/rita", params={"suppress": "true"},
                          headers={"Authorization": f"Bearer {eraser.export_token}"}, timeout=120)  # fmt: skip
         assert r.status_code == 200, r.text
-    finally:
-        stop.set()
-        thread.join(60)
-    assert not thread.is_alive()
     assert eraser.export(userId="rita") == [] and other.export(userId="rita") == []
     left = {m.get("anonymousId") for m in eraser.export()}
     assert linked and not (left & linked), sorted(left & linked)[:5]
