@@ -31,6 +31,11 @@ from collector.types import AnyMessage, QuarantineRow, Rejection, Source, Source
 from collector.validate import Invalid, MessageTimes, check, decode
 
 _encode = msgspec.json.encode
+# What one request may add to the quarantine, and list in its answer: a flood of invalid messages costs a
+# bounded amount of disk and answer. (The count of what was rejected is always whole.)
+MAX_QUARANTINED_PER_REQUEST = 100
+MAX_LISTED_REJECTIONS = 100
+MAX_REASON = 300  # characters of one rejection's reason
 
 
 async def batch_endpoint(request: Request) -> Response:
@@ -210,11 +215,12 @@ class _Answer:
         ids = _sniff_ids(raw)
         message_id = message_id or ids[0]
         where = f"batch[{index}]: " if self.implied_type is None else ""
-        self.rejected.append(Rejection(index, message_id, where + reason))
+        reason = (where + reason)[:MAX_REASON]
+        self.rejected.append(Rejection(index, message_id, reason))
+        if len(self.batch.quarantine) >= MAX_QUARANTINED_PER_REQUEST:
+            return  # rejected and answered, not kept: one request may not fill the disk with them
         if not self.graph.is_suppressed(ids[1]):  # an erased user's messages are not kept, not even bad ones
-            self.batch.quarantine.append(
-                QuarantineRow(self.received_ms, where + reason, raw, message_id, ids[1], ids[2])
-            )
+            self.batch.quarantine.append(QuarantineRow(self.received_ms, reason, raw, message_id, ids[1], ids[2]))
 
     def refuse(self, index: int, message_id: str | None) -> None:
         self.rejected.append(Rejection(index, message_id, "this userId was erased and is suppressed"))
@@ -258,9 +264,14 @@ class _Answer:
             "accepted": len(stored),
             "duplicates": len(stored) - len(new_ids),
             "dropped": self.dropped,
-            "rejected": [{"index": r.index, "messageId": r.message_id, "reason": r.reason} for r in self.rejected],
+            "rejected": [
+                {"index": r.index, "messageId": r.message_id, "reason": r.reason}
+                for r in self.rejected[:MAX_LISTED_REJECTIONS]
+            ],
             "anonymousId": anonymous_id,
         }
+        if len(self.rejected) > MAX_LISTED_REJECTIONS:
+            result["rejectedCount"] = len(self.rejected)  # only the first ones are listed
         if self.warning:
             result["warning"] = self.warning
         status = 400 if self.rejected and not stored and not self.dropped else 200
@@ -290,7 +301,7 @@ def _sniff_ids(raw: bytes) -> tuple[str | None, str | None, str | None]:
     """messageId, userId and anonymousId of a rejected message, as far as they can be read."""
     try:
         obj = msgspec.json.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None, None, None
     if not isinstance(obj, dict):
         return None, None, None

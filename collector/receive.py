@@ -16,9 +16,10 @@ import msgspec
 from starlette.requests import Request
 
 from collector.http import HTTPError
-from collector.jsonbytes import why_not_json
+from collector.jsonbytes import MAX_DEPTH, deeper_than, too_deep_in_batch, why_not_json
 
 MAX_BATCH_BYTES = 500 * 1024
+MAX_BATCH_MESSAGES = 2500  # what one request may carry: bounds its work, its quarantine rows and its answer
 ENVELOPE_KEYS = frozenset({"batch", "sentAt", "context", "integrations", "writeKey", "reset", "_metadata"})
 
 
@@ -93,14 +94,27 @@ def _gunzip(body: bytes, limit: int) -> bytes:
 def parse_batch(body: bytes) -> Envelope:
     if not body.strip():
         raise HTTPError(400, 'body is empty; expected JSON like {"batch": [...]}')
+    outside, too_deep = too_deep_in_batch(body)
+    if outside:
+        raise HTTPError(400, f"body nests deeper than {MAX_DEPTH} levels outside `batch`")
+    original = body
+    for start, end in sorted(too_deep.values(), reverse=True):  # such a message is rejected alone, later:
+        body = body[:start] + b"null" + body[end:]  # its bytes stand in for it after decoding the rest
     try:
         parsed = _batch_decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise HTTPError(400, "body: " + _envelope_error(str(exc))) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise HTTPError(400, f"body is not valid JSON: {why_not_json(body, exc)}") from None
+    if len(parsed.batch) > MAX_BATCH_MESSAGES:
+        raise HTTPError(
+            413, f"`batch` has {len(parsed.batch)} messages; the limit is {MAX_BATCH_MESSAGES} a request (send fewer)"
+        )
+    messages = [bytes(raw) for raw in parsed.batch]
+    for index, (start, end) in too_deep.items():
+        messages[index] = original[start:end]
     return Envelope(
-        messages=[bytes(raw) for raw in parsed.batch],
+        messages=messages,
         write_key=parsed.writeKey,
         sent_at=parsed.sentAt,
         context=parsed.context,
@@ -113,6 +127,8 @@ def parse_single(body: bytes) -> Envelope:
     """A single-message endpoint: the body is the message itself."""
     if not body.strip():
         raise HTTPError(400, "body is empty; expected one JSON message")
+    if deeper_than(body):
+        raise HTTPError(400, f"the message nests deeper than {MAX_DEPTH} levels")
     try:
         obj = msgspec.json.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:

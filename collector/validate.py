@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from collector.jsonbytes import why_not_json
+from collector.jsonbytes import MAX_DEPTH, deeper_than, why_not_json
 from collector.types import Alias, AnyMessage, Group, Identify, Page, Screen, Track
 
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -44,6 +44,8 @@ def decode(raw: bytes, *, implied_type: str | None = None) -> AnyMessage:
     """Decode one message's JSON into its struct, or raise Invalid naming the field."""
     if len(raw) > MAX_MESSAGE_BYTES:
         raise Invalid(f"message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    if deeper_than(raw):
+        raise Invalid(f"message nests deeper than {MAX_DEPTH} levels")
     try:
         if implied_type is not None:
             obj = msgspec.json.decode(raw)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 # The collector takes 500 KB a batch; leave room for the envelope around the messages.
 MAX_BATCH_BYTES = 500 * 1024 - 256
+MAX_BATCH_MESSAGES = 2500  # the collector's limit of messages a request
 NEVER = sys.maxsize
 
 
@@ -76,7 +77,7 @@ class Batches:
         batch: list[bytes] = []
         size = 0
         buffer = self.buffer
-        while buffer and len(batch) < self.flush_at:
+        while buffer and len(batch) < min(self.flush_at, MAX_BATCH_MESSAGES):
             if batch and size + len(buffer[0]) + 1 > MAX_BATCH_BYTES:
                 break
             message = buffer.popleft()

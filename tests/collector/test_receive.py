@@ -88,3 +88,67 @@ def test_gzip_and_text_plain_bodies(app: App) -> None:
                         headers={"content-encoding": "gzip", "content-type": "text/plain;charset=UTF-8"})  # fmt: skip
     assert r.status_code == 200, r.text
     assert app.export()[0]["event"] == "zipped"
+
+
+def _nested(levels: int, inner: bytes = b"1") -> bytes:
+    """A JSON value nesting `levels` levels: objects and arrays in turn, an object outermost."""
+    out = inner
+    for i in range(levels):
+        out = b'{"a":' + out + b"}" if (levels - 1 - i) % 2 == 0 else b"[" + out + b"]"
+    return out
+
+
+def _post(app: App, body: bytes, path: str = "/v1/batch") -> Any:
+    return app.client.post(path, content=body, auth=(app.server_key, ""))
+
+
+def test_a_too_deep_message_is_rejected_alone_and_the_rest_stored(app: App) -> None:
+    """About 1,000 levels once raised RecursionError: a 500 that lost the whole batch, retried forever."""
+    ok = b'{"type":"track","event":"ok","userId":"u","messageId":"ok-%d"}'
+    for deep in (b'{"type":"track","event":"E","userId":"u","properties":' + _nested(1200) + b"}",
+                 _nested(5000),  # a message that is only brackets
+                 b'{"type":"track","event":"E","userId":"u","context":{"x":' + _nested(80) + b"}}"):  # fmt: skip
+        body = b'{"batch":[' + ok % 1 + b"," + deep + b"," + ok % 2 + b"]}"
+        r = _post(app, body)
+        assert r.status_code == 200, r.text
+        assert r.json()["accepted"] == 2 and r.json()["duplicates"] in (0, 2)
+        assert [x["index"] for x in r.json()["rejected"]] == [1]
+        assert "nests deeper than 64 levels" in r.json()["rejected"][0]["reason"]
+    quarantined = app.admin("GET", "/v1/quarantine").text.splitlines()
+    assert len(quarantined) == 3 and all("nests deeper" in line for line in quarantined)
+
+
+def test_the_nesting_limit_is_64_levels_of_a_message(app: App) -> None:
+    def message(levels: int) -> bytes:  # the message object is level 1, its properties level 2
+        return b'{"type":"track","event":"E","userId":"u","properties":' + _nested(levels - 1) + b"}"
+
+    assert _post(app, b'{"batch":[' + message(64) + b"]}").json()["accepted"] == 1
+    r = _post(app, b'{"batch":[' + message(65) + b"]}")
+    assert r.status_code == 400 and "nests deeper than 64 levels" in r.json()["rejected"][0]["reason"]
+
+
+def test_a_too_deep_envelope_or_single_message_is_a_400(app: App) -> None:
+    r = _post(app, b'{"batch":[],"context":' + _nested(2000) + b"}")
+    assert r.status_code == 400 and "nests deeper than 64 levels outside `batch`" in r.json()["error"]
+    r = _post(app, b'{"batch":' + _nested(2000) + b"}")
+    assert r.status_code in (400,) and "error" in r.json()
+    single = b'{"type":"track","event":"E","userId":"u","properties":' + _nested(2000) + b"}"
+    r = _post(app, single, "/v1/track")
+    assert r.status_code == 400 and "nests deeper than 64 levels" in r.json()["error"]
+
+
+def test_a_batch_carries_at_most_2500_messages(app: App) -> None:
+    many = [{"type": "track", "event": "E", "userId": "u"}] * 2501
+    r = app.client.post("/v1/batch", json={"batch": many}, auth=(app.server_key, ""))
+    assert r.status_code == 413 and "the limit is 2500 a request" in r.json()["error"]
+    assert app.export() == []
+
+
+def test_a_flood_of_invalid_messages_costs_a_bounded_quarantine_and_answer(app: App) -> None:
+    """170,000 invalid messages in 341 KB once wrote 170,000 quarantine rows and a 15 MB answer."""
+    junk = b'{"batch":[' + b",".join([b"{}"] * 2500) + b"]}"
+    r = app.client.post("/v1/batch", content=junk, auth=(app.server_key, ""))
+    assert r.status_code == 400
+    answer = r.json()
+    assert answer["rejectedCount"] == 2500 and len(answer["rejected"]) == 100 and len(r.content) < 20_000
+    assert len(app.admin("GET", "/v1/quarantine").text.splitlines()) == 100

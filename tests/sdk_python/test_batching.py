@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from footfall.batching import MAX_BATCH_BYTES, NEVER, Batches
+from footfall.batching import MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, NEVER, Batches
 
 
 def test_put_refuses_when_full_and_wakes_the_sender_only_at_what_it_waits_for() -> None:
@@ -67,3 +67,10 @@ def test_requeue_and_drain_keep_the_order() -> None:
     assert list(batches.buffer) == [b"1", b"2", b"3"]
     batches.take()
     assert batches.drain() == [b"3"] and batches.inflight == [b"1", b"2"] and not batches.buffer
+
+
+def test_a_batch_never_holds_more_messages_than_the_collector_takes_a_request() -> None:
+    batches = Batches(limit=10_000, flush_at=5_000, flush_interval=1.0)
+    for _ in range(6_000):
+        batches.put(b"{}")
+    assert len(batches.take()) == MAX_BATCH_MESSAGES == 2500

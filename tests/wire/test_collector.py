@@ -58,6 +58,7 @@ def test_constants_are_the_fixtures() -> None:
     collector = {
         "message_bytes": validate.MAX_MESSAGE_BYTES,
         "batch_bytes": receive.MAX_BATCH_BYTES,
+        "batch_messages": receive.MAX_BATCH_MESSAGES,
         "id_length": validate.MAX_ID_LENGTH,
         "name_length": validate.MAX_NAME_LENGTH,
     }

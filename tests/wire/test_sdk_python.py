@@ -83,6 +83,7 @@ def test_constants_are_the_fixtures() -> None:
         "message_bytes": messages.MAX_MESSAGE_BYTES,
         "id_length": messages.MAX_ID_LENGTH,
         "name_length": messages.MAX_NAME_LENGTH,
+        "batch_messages": batching.MAX_BATCH_MESSAGES,
     }
     assert sdk == {name: LIMITS[name] for name in sdk}  # batch_bytes: see the next test
 
