@@ -20,6 +20,10 @@ from collector.enrich.geo import GeoLookup
 from collector.enrich.network import IPAddress, client_ip, parse_ip, stored_ip
 from collector.types import AnyMessage, Page, SourceKind
 
+# Characters of a User-Agent that are parsed and kept: real ones are a few hundred; parsing megabytes of one
+# would hold the event loop for seconds.
+MAX_USER_AGENT = 512
+
 __all__ = ["Enricher", "RequestFacts", "correct_time", "envelope_sent_at", "iso", "to_ms"]
 
 
@@ -47,7 +51,8 @@ class Enricher:
         if kind == "server":
             return RequestFacts(kind, None, None)
         ip = client_ip(peer, headers.get("x-forwarded-for"), headers.get("forwarded"), self.trusted)
-        return RequestFacts(kind, ip, headers.get("user-agent"))
+        user_agent = headers.get("user-agent")
+        return RequestFacts(kind, ip, user_agent[:MAX_USER_AGENT] if user_agent else user_agent)
 
     def enrich(self, msg: AnyMessage, facts: RequestFacts) -> bool:
         """Add what is known to `msg.context`. False: the message is a bot's and bots are dropped."""
@@ -59,7 +64,7 @@ class Enricher:
             context.pop("userAgent", None)
             context.pop("ip", None)
         else:  # a backend says for whom it sends: its own context.userAgent and context.ip, if any
-            ua = context.get("userAgent") if isinstance(context.get("userAgent"), str) else None
+            ua = context["userAgent"][:MAX_USER_AGENT] if isinstance(context.get("userAgent"), str) else None
             ip = parse_ip(context.get("ip")) if isinstance(context.get("ip"), str) else None
 
         is_bot = False

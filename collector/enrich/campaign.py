@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from collector.enrich.memo import memo
 
 UTM = {"utm_source": "source", "utm_medium": "medium", "utm_campaign": "name", "utm_term": "term",
        "utm_content": "content", "utm_id": "id"}  # fmt: skip
@@ -41,7 +42,7 @@ EMAIL = ("mail.google.com", "outlook.live.com", "outlook.office.com", "mail.yaho
          "webmail.", "mail.")  # fmt: skip
 
 
-@lru_cache(maxsize=10_000)
+@memo(10_000)
 def campaign(url: str | None) -> dict[str, str] | None:
     """`context.campaign` from a page URL's query, or None when it has none of the parameters.
 
@@ -63,7 +64,7 @@ def campaign(url: str | None) -> dict[str, str] | None:
     return found or None
 
 
-@lru_cache(maxsize=10_000)
+@memo(10_000)
 def referrer(referrer_url: str | None, page_url: str | None, medium_hint: str | None) -> dict[str, str] | None:
     """`context.referrer`: url, host and a coarse medium (search, social, email, internal, other)."""
     if not referrer_url:
@@ -81,7 +82,7 @@ def referrer(referrer_url: str | None, page_url: str | None, medium_hint: str | 
     return {"url": referrer_url[:2000], "host": host, "medium": medium}
 
 
-@lru_cache(maxsize=10_000)
+@memo(10_000)
 def _host(url: str) -> str | None:
     try:
         host = urlsplit(url).hostname
@@ -90,7 +91,7 @@ def _host(url: str) -> str | None:
     return host.removeprefix("www.") if host else None
 
 
-@lru_cache(maxsize=10_000)
+@memo(10_000)
 def _medium(host: str) -> str:
     def matches(patterns: tuple[str, ...]) -> bool:
         return any(host == p or host.endswith("." + p) or (p.endswith(".") and (host.startswith(p) or f".{p}" in host))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 
 import ua_parser
+
+from collector.enrich.memo import memo
 
 # HTTP client libraries and analytics SDKs (ours, Segment's): programs, not browsers. Matched from the start
 # of the User-Agent, where these put their own name.
@@ -39,7 +40,7 @@ def _version(*parts: str | None) -> str | None:
     return ".".join(present) if present else None
 
 
-@lru_cache(maxsize=20_000)
+@memo(20_000)
 def parse_user_agent(ua: str) -> dict[str, Any]:
     """`context` fields for one User-Agent: os, device (type, brand, model), browser, and bot if one."""
     result = ua_parser.parse(ua).with_defaults()

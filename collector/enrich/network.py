@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from functools import lru_cache
 
 from collector.config import IpPolicy
+from collector.enrich.memo import memo
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -16,7 +16,7 @@ _V6_MASK = (2**128 - 1) ^ (2 ** (128 - 48) - 1)  # keep /48
 _FORWARDED_FOR = re.compile(r'(?i)for="?\[?([^\]";,]+)')
 
 
-@lru_cache(maxsize=50_000)
+@memo(50_000)
 def parse_ip(text: str | None) -> IPAddress | None:
     """An address, with IPv4-mapped IPv6 (::ffff:1.2.3.4, as dual-stack sockets give) made plain IPv4."""
     if not text:
