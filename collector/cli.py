@@ -115,6 +115,7 @@ def serve(config_file: Path | None, **kwargs: Any) -> None:
 
     from collector.app import create_app
     from collector.logs import install_access_log_filter
+    from collector.server import bounded_protocol
 
     settings = build_settings(config_file, kwargs)
     kept = settings.data_dir / SECRETS_FILE
@@ -128,7 +129,8 @@ def serve(config_file: Path | None, **kwargs: Any) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=bounded_protocol(settings.max_header_bytes, settings.header_timeout_seconds),
+        limit_concurrency=settings.max_connections or None,
         lifespan="on",
         access_log=settings.access_log,
         log_level=settings.log_level,

@@ -112,6 +112,16 @@ class Settings:
         "Requests a second with one write key, browser or server, in the long run (0: no limit).", default=0
     )
     rate_limit_per_key_burst: int = _help("Requests with one write key at once before the limit applies.", default=1000)
+    max_header_bytes: int = _help(
+        "Bytes a request's line and headers may take (over it: 431 and the connection closed).", default=16384
+    )
+    header_timeout_seconds: int = _help(
+        "Seconds a request's line and headers may take to arrive (over it: 408 and the connection closed).",
+        default=10,
+    )
+    max_connections: int = _help(
+        "Connections served at once; requests beyond get 503 (0: no limit but the system's).", default=0
+    )
     access_log: bool = _help("Log every HTTP request.", default=False)
     log_level: Literal["debug", "info", "warning", "error"] = _help("Log level.", default="info")
 

@@ -1,0 +1,62 @@
+"""The HTTP server's own bounds (collector/server.py), on the real `footfall serve`: header size and time."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import httpx
+
+from tests.conftest import Collector
+
+
+def _connect(c: Collector) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", c.port), timeout=30)
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_huge_headers_are_a_431_and_the_connection_closes(collector: Collector) -> None:
+    """A 200 MB header was once buffered whole; now the server stops reading past the limit."""
+    with _connect(collector) as sock:
+        sock.sendall(b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        sent = 0
+        try:
+            while sent < 50_000_000:  # the server answers and closes long before this
+                sock.sendall(b"a" * 65536)
+                sent += 65536
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = _read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert sent < 5_000_000
+    assert collector.send([{"type": "track", "event": "still fine", "userId": "u"}]).status_code == 200
+
+
+def test_headers_just_under_the_limit_and_a_large_body_are_fine(collector: Collector) -> None:
+    big = {"type": "track", "event": "E", "userId": "u", "properties": {"pad": "x" * 30_000}}
+    r = collector.send([big] * 15, headers={"X-Pad": "p" * 15_000})  # ~450 KB body in few reads
+    assert r.status_code == 200 and r.json()["accepted"] == 15
+
+
+def test_a_request_whose_headers_never_end_is_closed(collector_factory: Any) -> None:
+    c = collector_factory("--header-timeout-seconds", "1")
+    with _connect(c) as sock:  # its 30 s timeout is the deadline: a server that never closes fails the test
+        sock.sendall(b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nX-Half: ")  # and nothing more
+        answer = _read_all(sock)  # returns when the server closes
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    with _connect(c) as idle:  # a connection that says nothing at all
+        assert _read_all(idle).startswith(b"HTTP/1.1 408 ")
+    assert httpx.get(c.url + "/healthz").status_code == 200
+
+
+def test_a_kept_alive_connection_gets_the_same_bounds_for_each_request(collector_factory: Any) -> None:
+    c = collector_factory("--header-timeout-seconds", "1")
+    with httpx.Client(base_url=c.url) as client:  # one connection, kept alive
+        for _ in range(3):
+            assert client.get("/healthz").status_code == 200
