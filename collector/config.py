@@ -122,6 +122,11 @@ class Settings:
     max_connections: int = _help(
         "Connections served at once; requests beyond get 503 (0: no limit but the system's).", default=0
     )
+    wal_limit_mb: int = _help(
+        "SQLite: past this size the WAL is checkpointed and truncated between two commits, so it stays "
+        "about this small under any steady load.",
+        default=64,
+    )
     access_log: bool = _help("Log every HTTP request.", default=False)
     log_level: Literal["debug", "info", "warning", "error"] = _help("Log level.", default="info")
 

@@ -26,7 +26,7 @@ def create_store(settings: Settings) -> Store:
         raise ValueError(f"the {scheme} backend needs {exc.name}: pip install 'footfall-collector[postgres]'") from None
     cls = getattr(module, class_name)
     assert issubclass(cls, Store)
-    store: Store = cls(url, sync_commits=settings.sync_commits)
+    store: Store = cls(url, sync_commits=settings.sync_commits, wal_limit=settings.wal_limit_mb * 1024 * 1024)
     return store
 
 

@@ -165,6 +165,11 @@ class Store(ABC):
     async def suppress(self, user_hash: str, at: int) -> None:
         """Remember that messages of the user with this hash are refused from now on."""
 
+    async def after_commit(self) -> None:
+        """Called by the writer after each commit, once its requests are answered and before the next
+        commit: room for short upkeep that must not race the writes (SQLite: keep the WAL bounded)."""
+        return
+
     async def settle(self) -> None:
         """Return once every write transaction that began before this call has ended, in any process, so
         that every write from now on sees what was committed before (a suppression, before an erasure

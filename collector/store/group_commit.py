@@ -120,3 +120,7 @@ class GroupCommitter:
             inserted -= mine
             if not future.done():
                 future.set_result(mine)
+        try:
+            await self.store.after_commit()  # the requests are answered: the store may tidy up now
+        except Exception:
+            log.exception("store maintenance after a commit failed; will try again after the next")

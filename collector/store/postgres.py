@@ -111,7 +111,7 @@ STYLE: sql_.Style = "numbered"
 class PostgresStore(sql_.SharedReads):
     STYLE = STYLE
 
-    def __init__(self, url: str, *, sync_commits: bool = False) -> None:
+    def __init__(self, url: str, *, sync_commits: bool = False, wal_limit: int = 0) -> None:
         # PostgreSQL commits durably (synchronous_commit) whatever `sync_commits` says.
         self.url = url
         self._pool: asyncpg.Pool | None = None

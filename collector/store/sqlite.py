@@ -111,10 +111,11 @@ STYLE: sql_.Style = "qmark"
 class SqliteStore(sql_.SharedReads):
     STYLE = STYLE
 
-    def __init__(self, url: str, *, sync_commits: bool = False) -> None:
+    def __init__(self, url: str, *, sync_commits: bool = False, wal_limit: int = WAL_SIZE_LIMIT) -> None:
         # sqlite:///relative/path or sqlite:////absolute/path, as SQLAlchemy spells them.
         self.path = url.removeprefix("sqlite:///")
         self.sync_commits = sync_commits
+        self.wal_limit = wal_limit
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._checkpointer: aiosqlite.Connection | None = None
@@ -305,6 +306,22 @@ class SqliteStore(sql_.SharedReads):
                 q = Query(STYLE)
                 traits = (await conn.execute(sql_.delete_traits_of(q, ids), q.values)).rowcount
         return Erased(messages, quarantine + named, links, traits)
+
+    async def after_commit(self) -> None:
+        # The checkpointer's PASSIVE checkpoints cannot finish while commits keep coming (and readers keep
+        # reading), so under steady load the WAL only grew. Past the limit, the writer itself, between
+        # commits, checkpoints and truncates it: the WAL stays under about the limit plus one commit.
+        try:
+            size = os.stat(self.path + "-wal").st_size
+        except OSError:
+            return
+        if size > self.wal_limit:
+            async with self.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+                row = await cur.fetchone()
+            if row is not None and row[0]:
+                log.info(
+                    "WAL at %d bytes: its checkpoint waited for a reader; trying again after the next commit", size
+                )
 
     async def scrub(self) -> bool:
         # secure_delete has overwritten the deleted rows in the pages that now sit in the WAL; the WAL
