@@ -34,7 +34,16 @@ TRACKER_FILE = Path(__file__).parent / "static" / "footfall.js"
 
 
 async def healthz(request: Request) -> Response:
-    return json_response({"status": "ok", "counters": dict(runtime(request).counters)})
+    """200 while the store takes writes; 503, saying why, while every commit fails (a full disk, say)."""
+    rt = runtime(request)
+    committer = rt.committer
+    store: dict[str, object] = {"ok": committer.failure is None, "commits": committer.commits}
+    if committer.failure is not None:
+        store |= {"error": committer.failure, "failingSince": committer.failing_since}
+    status = "ok" if committer.failure is None else "failing"
+    return json_response(
+        {"status": status, "store": store, "counters": dict(rt.counters)}, 200 if status == "ok" else 503
+    )
 
 
 async def tracker(request: Request) -> Response:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from collector.http import HTTPError
 from collector.jsonbytes import MAX_DEPTH, deeper_than, too_deep_in_batch, why_not_json
@@ -64,11 +64,14 @@ async def read_body(request: Request, limit: int = MAX_BATCH_BYTES) -> bytes:
         raise HTTPError(413, f"body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPError(413, f"body is over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPError(413, f"body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # the sender went away mid-upload: nothing to answer, nothing to log loudly
+        raise HTTPError(400, f"the client disconnected after {size} bytes of its body") from None
     body = b"".join(chunks)
     encoding = request.headers.get("content-encoding", "identity").lower()
     if encoding == "gzip":
@@ -79,16 +82,24 @@ async def read_body(request: Request, limit: int = MAX_BATCH_BYTES) -> bytes:
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise HTTPError(400, f"body is not valid gzip: {exc}") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise HTTPError(413, f"body is over the limit of {limit} bytes once decompressed")
-    if not inflater.eof:
-        raise HTTPError(400, "body is not valid gzip: the stream is truncated")
-    return out
+    """Every member of a gzip body (RFC 1952 allows several, one after another), within `limit` bytes."""
+    out = b""
+    rest = body
+    while True:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out += inflater.decompress(rest, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise HTTPError(400, f"body is not valid gzip: {exc}") from None
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise HTTPError(413, f"body is over the limit of {limit} bytes once decompressed")
+        if not inflater.eof:
+            raise HTTPError(400, "body is not valid gzip: the stream is truncated")
+        rest = inflater.unused_data
+        if not rest:
+            return out
+        if not rest.startswith(b"\x1f\x8b"):
+            raise HTTPError(400, f"body has {len(rest)} bytes after its gzip stream that are not gzip")
 
 
 def parse_batch(body: bytes) -> Envelope:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -40,6 +41,8 @@ class GroupCommitter:
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
+        self.failure: str | None = None  # why the last commit failed, until one succeeds again
+        self.failing_since: float | None = None  # time.time() of the first failure in a row
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="footfall-group-commit")
@@ -107,11 +110,14 @@ class GroupCommitter:
             inserted = await self.store.write(combined)
         except Exception as exc:
             log.exception("commit of %d messages failed", len(combined.messages))
+            self.failure = f"{type(exc).__name__}: {exc}"
+            self.failing_since = self.failing_since or time.time()
             for _, future in group:
                 if not future.done():
                     future.set_exception(StoreUnavailable(f"storage failed: {exc}"))
             return
         self.commits += 1
+        self.failure = self.failing_since = None
         for batch, future in group:
             if combined.refused_users:
                 batch.refused_users = combined.refused_users & {m.user_id for m in batch.messages}

@@ -195,15 +195,20 @@ class SqliteStore(sql_.SharedReads):
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """The writer, in a transaction that takes the write lock at once: committed if the block ends,
-        rolled back if it raises."""
+        rolled back if it (or the commit) raises. The error that ended it is the one raised: SQLite rolls
+        back by itself after some (a full disk), and a failed ROLLBACK must not hide why."""
         conn = self.writer
         await conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            await conn.execute("COMMIT")
         except BaseException:
-            await conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                try:
+                    await conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.exception("ROLLBACK failed after a failed transaction")
             raise
-        await conn.execute("COMMIT")
 
     async def _fetch(self, sql: str, q: Query | Sequence[object] | None = None) -> list[Sequence[Any]]:
         values = q.values if isinstance(q, Query) else (q or ())

@@ -46,3 +46,41 @@ def test_acknowledged_messages_survive_sigkill(collector_factory: Any) -> None:
     stored = {m["messageId"] for m in c.export()}
     missing = [m for m in acknowledged if m not in stored]
     assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged messages lost"
+
+
+def test_a_full_disk_is_a_503_that_says_so_and_the_collector_recovers(collector: Collector) -> None:
+    """A full disk once answered "cannot rollback - no transaction is active" while /healthz said ok."""
+    import resource
+
+    c = collector
+    assert c.proc is not None
+    pad = "x" * 2000
+    acknowledged = []
+    for i in range(20):
+        batch = [{"type": "track", "event": "E", "userId": "u", "messageId": f"before-{i}-{j}"} for j in range(5)]
+        assert c.send(batch).status_code == 200
+        acknowledged += [m["messageId"] for m in batch]
+    largest = max(p.stat().st_size for p in c.data_dir.iterdir() if p.is_file())
+    # The collector's files may grow no further (CPython ignores SIGXFSZ, so a write past it fails with
+    # EFBIG, which SQLite reports as a full disk).
+    resource.prlimit(c.proc.pid, resource.RLIMIT_FSIZE, (largest + 4096, resource.RLIM_INFINITY))
+    try:
+        for i in range(200):
+            batch = [{"type": "track", "event": "E", "userId": "u", "messageId": f"full-{i}-{j}",
+                      "properties": {"pad": pad}} for j in range(20)]  # fmt: skip
+            r = c.send(batch)
+            if r.status_code != 200:
+                break
+            acknowledged += [m["messageId"] for m in batch]
+        assert r.status_code == 503 and r.headers["Retry-After"], r.text
+        # EFBIG is SQLite's "disk I/O error" (ENOSPC would be "database or disk is full"): the cause, either way
+        assert "disk" in r.json()["error"] and "cannot rollback" not in r.json()["error"], r.text
+        health = httpx.get(c.url + "/healthz")
+        assert health.status_code == 503 and health.json()["status"] == "failing"
+        assert "disk" in health.json()["store"]["error"]
+    finally:
+        resource.prlimit(c.proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert c.send([{"type": "track", "event": "E", "userId": "u", "messageId": "after"}]).status_code == 200
+    assert httpx.get(c.url + "/healthz").json()["store"]["ok"] is True
+    stored = {m["messageId"] for m in c.export()}
+    assert set(acknowledged) <= stored and "after" in stored

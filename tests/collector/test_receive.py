@@ -152,3 +152,17 @@ def test_a_flood_of_invalid_messages_costs_a_bounded_quarantine_and_answer(app: 
     answer = r.json()
     assert answer["rejectedCount"] == 2500 and len(answer["rejected"]) == 100 and len(r.content) < 20_000
     assert len(app.admin("GET", "/v1/quarantine").text.splitlines()) == 100
+
+
+def test_a_multi_member_gzip_body_is_read_whole_and_trailing_bytes_are_an_error(app: App) -> None:
+    body = b'{"batch":[{"type":"track","event":"E","userId":"u","messageId":"gz-1"}]}'
+    two_members = gzip.compress(body[:20]) + gzip.compress(body[20:])  # valid RFC 1952: read both
+    headers = {"Content-Encoding": "gzip"}
+    r = app.client.post("/v1/batch", content=two_members, headers=headers, auth=(app.server_key, ""))
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    r = app.client.post("/v1/batch", content=gzip.compress(body) + b"junk", headers=headers,
+                        auth=(app.server_key, ""))  # fmt: skip
+    assert r.status_code == 400 and "4 bytes after its gzip stream" in r.json()["error"]
+    bomb = gzip.compress(body[:20]) + gzip.compress(b" " * 600_000 + body[20:])  # the limit counts all members
+    r = app.client.post("/v1/batch", content=bomb, headers=headers, auth=(app.server_key, ""))
+    assert r.status_code == 413

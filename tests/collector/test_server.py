@@ -60,3 +60,11 @@ def test_a_kept_alive_connection_gets_the_same_bounds_for_each_request(collector
     with httpx.Client(base_url=c.url) as client:  # one connection, kept alive
         for _ in range(3):
             assert client.get("/healthz").status_code == 200
+
+
+def test_an_aborted_upload_is_not_logged_as_an_error(collector: Collector) -> None:
+    with _connect(collector) as sock:
+        sock.sendall(b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b'{"batch":[')
+    collector.send([{"type": "track", "event": "sentinel", "userId": "u"}])  # logged after the abort, if at all
+    log = collector.log()
+    assert "Traceback" not in log and "ERROR" not in log, log[-2000:]
