@@ -127,6 +127,11 @@ class Settings:
         "about this small under any steady load.",
         default=64,
     )
+    max_pending_rows: int = _help(
+        "Rows waiting for their commit beyond which new requests get 503 and Retry-After, so that memory does "
+        "not grow while the store falls behind.",
+        default=50_000,
+    )
     access_log: bool = _help("Log every HTTP request.", default=False)
     log_level: Literal["debug", "info", "warning", "error"] = _help("Log level.", default="info")
 

@@ -52,6 +52,10 @@ def single_endpoint(message_type: str) -> Callable[[Request], Awaitable[Response
 async def _ingest(request: Request, implied_type: str | None) -> Response:
     rt = runtime(request)
     headers = cors_headers(request)
+    if rt.committer.pending > rt.settings.max_pending_rows:  # the store is behind: before reading the body
+        rt.counters["backpressure"] += 1
+        behind = f"the store is behind ({rt.committer.pending} rows wait for their commit); retry shortly"
+        raise HTTPError(503, behind, headers | {"Retry-After": "2"})
     envelope, source, write_key = await _receive(request, rt, implied_type, headers)
     kind = source.kind
     peer = request.client.host if request.client else None

@@ -41,6 +41,7 @@ class GroupCommitter:
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
+        self.pending = 0  # rows submitted and not yet committed (or failed): what backpressure watches
         self.failure: str | None = None  # why the last commit failed, until one succeeds again
         self.failing_since: float | None = None  # time.time() of the first failure in a row
 
@@ -63,6 +64,7 @@ class GroupCommitter:
         self._check_running()
         future: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((batch, future))
+        self.pending += len(batch)
         return await future
 
     async def exclusive(self, job: Callable[[], Awaitable[T]]) -> T:
@@ -103,6 +105,12 @@ class GroupCommitter:
                 item.future.set_result(result)
 
     async def _commit(self, group: list[tuple[WriteBatch, asyncio.Future[set[str]]]]) -> None:
+        try:
+            await self._write(group)
+        finally:
+            self.pending -= sum(len(batch) for batch, _ in group)
+
+    async def _write(self, group: list[tuple[WriteBatch, asyncio.Future[set[str]]]]) -> None:
         combined = WriteBatch()
         for batch, _ in group:
             combined.extend(batch)

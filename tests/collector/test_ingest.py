@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.collector.conftest import App
@@ -87,3 +88,39 @@ def test_a_backend_on_the_browser_key_is_warned_and_not_counted_as_a_visitor(app
     stored = {m["messageId"]: m.get("context", {}) for m in app.export()}
     assert stored["from-backend"]["device"]["type"] == "bot" and stored["from-backend"]["bot"] is True
     assert stored["from-browser"]["device"]["type"] == "desktop"
+
+
+def test_backpressure_when_the_store_falls_behind(collector_factory: Any) -> None:
+    """While the store cannot commit, requests past --max-pending-rows get 503 at once (memory does not
+    grow); the ones queued before are committed once it can, and nothing acknowledged is lost."""
+    import sqlite3
+    import threading
+
+    from tests.collector.conftest import wait_for
+
+    c = collector_factory("--max-pending-rows", "100")
+    results: list[tuple[int, str, list[str]]] = []
+    lock = sqlite3.connect(c.data_dir / "footfall.db", isolation_level=None, timeout=30)
+    lock.execute("BEGIN IMMEDIATE")  # another writer holds the database: commits wait
+
+    def send(worker: int) -> None:
+        ids = [f"w{worker}-{i}" for i in range(20)]
+        r = c.send([{"type": "track", "event": "E", "userId": "u", "messageId": m} for m in ids])
+        results.append((r.status_code, r.text, ids))
+
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(30)]
+    try:
+        for t in threads:
+            t.start()
+        wait_for(lambda: any("the store is behind" in text for _, text, _ in results), "a request turned away")
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    behind = [text for status, text, _ in results if status == 503 and "the store is behind" in text]
+    assert behind and {status for status, _, _ in results} <= {200, 503}
+    stored = {m["messageId"] for m in c.export()}
+    assert all(set(ids) <= stored for status, _, ids in results if status == 200)
+    assert httpx.get(c.url + "/healthz").json()["counters"]["backpressure"] == len(behind)
