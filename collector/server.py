@@ -6,6 +6,10 @@ ran out of file descriptors. `bounded_protocol` gives the protocol two limits: t
 headers may take at most `max_head` bytes (else `431 Request Header Fields Too Large`) and `timeout`
 seconds from the connection's start, or from a kept-alive request's first byte (else `408`, closed).
 Keep-alive idle time, concurrency and the rest stay uvicorn's own settings.
+
+On shutdown uvicorn closes an idle kept-alive connection at once, so a request the client had just sent
+on it was reset unread. Here an idle connection gets `SHUTDOWN_GRACE` seconds: a request that arrives in
+that time is served (and the connection closed after it), and only then is the connection closed.
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+SHUTDOWN_GRACE = 0.5  # seconds an idle connection is kept open at shutdown, for a request already on its way
+
 
 def bounded_protocol(max_head: int, timeout: float) -> type[HttpToolsProtocol]:
     class BoundedHttpToolsProtocol(HttpToolsProtocol):
         _head_bytes = 0
         _in_head = True
         _head_timer: asyncio.TimerHandle | None = None
+        _draining = False
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
@@ -64,6 +71,22 @@ def bounded_protocol(max_head: int, timeout: float) -> type[HttpToolsProtocol]:
                 self._head_timer.cancel()
                 self._head_timer = None
             super().on_headers_complete()
+            if self._draining and self.cycle is not None:
+                self.cycle.keep_alive = False  # served, then closed: the server is shutting down
+
+        def shutdown(self) -> None:
+            if self.cycle is None or self.cycle.response_complete:
+                self._draining = True
+                self.loop.call_later(SHUTDOWN_GRACE, self._close_if_idle)
+            else:
+                self.cycle.keep_alive = False
+
+        def _close_if_idle(self) -> None:
+            if (self.cycle is None or self.cycle.response_complete) and not self._mid_request():
+                self.transport.close()
+
+        def _mid_request(self) -> bool:
+            return self._head_bytes > 0 and self._in_head  # a request's headers are arriving
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self._head_timer is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from typing import Any
@@ -84,3 +85,52 @@ def test_a_full_disk_is_a_503_that_says_so_and_the_collector_recovers(collector:
     assert httpx.get(c.url + "/healthz").json()["store"]["ok"] is True
     stored = {m["messageId"] for m in c.export()}
     assert set(acknowledged) <= stored and "after" in stored
+
+
+def test_sigterm_under_load_answers_what_it_took_and_exits_cleanly(collector_factory: Any) -> None:
+    """On SIGTERM the collector stops accepting, commits and answers what is in flight, and exits 0."""
+    c: Collector = collector_factory()
+    acknowledged: list[str] = []
+    unanswered: list[str] = []  # a request the server took and closed without an answer
+    stop = threading.Event()
+
+    def send(worker: int) -> None:
+        with httpx.Client(auth=(c.server_key, ""), timeout=30) as client:
+            n = 0
+            while not stop.is_set():
+                batch = [{"type": "track", "event": "e", "userId": "u", "messageId": f"t{worker}-{n}-{i}"}
+                         for i in range(10)]  # fmt: skip
+                n += 1
+                try:
+                    r = client.post(c.url + "/v1/batch", json={"batch": batch})
+                except httpx.ConnectError:
+                    return  # no longer accepting: never taken, so never acknowledged
+                except httpx.HTTPError as exc:
+                    unanswered.append(f"{type(exc).__name__}: {exc}")
+                    return
+                if r.status_code == 200:
+                    acknowledged.extend(m["messageId"] for m in batch)
+
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 2000:
+        assert time.monotonic() < deadline, f"only {len(acknowledged)} messages acknowledged before the deadline"
+        time.sleep(0.01)
+    assert c.proc is not None
+    proc = c.proc
+    proc.send_signal(signal.SIGTERM)
+    # uvicorn ends a graceful shutdown by re-raising the signal it got, as service managers expect
+    assert proc.wait(timeout=60) in (0, -signal.SIGTERM), c.log()[-3000:]
+    assert "Application shutdown complete" in c.log() and "Traceback" not in c.log()
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+        assert not t.is_alive()
+    assert not unanswered, unanswered[:3]
+    c.proc = None
+    c.start()
+    stored = {m["messageId"] for m in c.export()}
+    missing = [m for m in acknowledged if m not in stored]
+    assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged messages lost"
