@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from prometheus_client import start_http_server
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,6 +22,7 @@ from collector.enrich import Enricher
 from collector.graph import Graph
 from collector.http import HTTPError, handle_http_error, json_response, runtime
 from collector.identify import CookieJar
+from collector.metrics import Metrics, metrics_endpoint
 from collector.paging import Cursors
 from collector.ratelimit import RateLimits
 from collector.runtime import Runtime
@@ -80,9 +83,28 @@ def create_app(settings: Settings) -> Starlette:
         cookies = CookieJar.from_settings(settings)
         cursors = Cursors(settings.cookie_secrets)
         limits = RateLimits(settings)
+        counters: Counter[str] = Counter()
+        metrics = Metrics(lambda: {"pending_rows": committer.pending} | store.stats(), counters)
+        committer.on_commit = metrics.observe_commit
         known = Sources(settings)
         known.replace(await store.read_sources())
-        rt = Runtime(settings, store, committer, cookies, enricher, graph, cursors, limits, known, _load_tracker())
+        rt = Runtime(
+            settings,
+            store,
+            committer,
+            cookies,
+            enricher,
+            graph,
+            cursors,
+            limits,
+            known,
+            metrics,
+            _load_tracker(),
+            counters,
+        )
+        metrics_server = None
+        if settings.metrics_port:
+            metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host, metrics.registry)
         app.state.runtime = rt
         refresher = asyncio.create_task(sources.refresh_loop(store, known, graph.suppressed), name="footfall-sources")
         expiry = None
@@ -99,6 +121,9 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
+                metrics_server.server_close()
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
@@ -117,6 +142,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/import", ingest.batch_endpoint, methods=["POST"]),
         Route("/v1/{type:str}", cors.preflight, methods=["OPTIONS"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/footfall.js", tracker, methods=["GET"]),
         Route("/v1/export", export.export_endpoint, methods=["GET"]),
         Route("/v1/quarantine", export.quarantine_endpoint, methods=["GET"]),

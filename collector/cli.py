@@ -114,6 +114,7 @@ def serve(config_file: Path | None, **kwargs: Any) -> None:
     import uvicorn
 
     from collector.app import create_app
+    from collector.logs import configure as configure_logging
     from collector.logs import install_access_log_filter
     from collector.server import bounded_protocol
 
@@ -122,7 +123,7 @@ def serve(config_file: Path | None, **kwargs: Any) -> None:
     before = set(json.loads(kept.read_text())) if kept.exists() else set()
     made = {name for name in GENERATED if not getattr(settings, name) and name not in before}
     settings = settings.with_secrets()
-    logging.basicConfig(format="%(levelname)-9s %(name)s: %(message)s", level=settings.log_level.upper())
+    log_config = configure_logging(settings.log_level, settings.log_format, settings.ip_policy)
     _print_banner(settings, made, terminal=sys.stderr.isatty())
     config = uvicorn.Config(
         create_app(settings),
@@ -133,11 +134,12 @@ def serve(config_file: Path | None, **kwargs: Any) -> None:
         limit_concurrency=settings.max_connections or None,
         lifespan="on",
         access_log=settings.access_log,
+        log_config=log_config,
         log_level=settings.log_level,
         proxy_headers=False,  # the collector reads forwarding headers itself, from trusted proxies only
         server_header=False,
     )
-    install_access_log_filter()  # after uvicorn.Config, which configures its loggers
+    install_access_log_filter(settings.ip_policy)  # after uvicorn.Config, which configures its loggers
     uvicorn.Server(config).run()
 
 
@@ -176,7 +178,10 @@ def _print_banner(s: Settings, made: set[str], *, terminal: bool) -> None:
         f'  curl -H "Authorization: Bearer $FOOTFALL_EXPORT_TOKEN" "{base}/v1/export?limit=1000"',
         "",
     ]
-    click.echo("\n".join(lines), err=True)
+    if s.log_format == "json":  # one JSON line, as every other line of the log
+        logging.getLogger("footfall").info("\n".join(lines).strip())
+    else:
+        click.echo("\n".join(lines), err=True)
 
 
 @main.command("export", short_help="Pull events from a running collector as NDJSON.")

@@ -132,8 +132,14 @@ class Settings:
         "not grow while the store falls behind.",
         default=50_000,
     )
+    metrics_port: int = _help(
+        "Also serve /metrics without the export token on this port (0: only on the main port, with the token).",
+        default=0,
+    )
+    metrics_host: str = _help("Address the metrics port listens on.", default="127.0.0.1")
     access_log: bool = _help("Log every HTTP request.", default=False)
     log_level: Literal["debug", "info", "warning", "error"] = _help("Log level.", default="info")
+    log_format: Literal["text", "json"] = _help("Log lines as text, or as JSON objects (one a line).", default="text")
 
     # --- derived values -------------------------------------------------------------------------
     @property

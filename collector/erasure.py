@@ -83,6 +83,8 @@ async def erase_endpoint(request: Request) -> Response:
         raise HTTPError(400, "give the userId to erase: DELETE /v1/users/{userId}")
     suppress = request.query_params.get("suppress", "false").lower() in ("1", "true", "yes")
     ids, erased, scrubbed = await forget(rt, user_id, suppress=suppress)
+    rt.counters["erasures"] += 1
+    rt.counters["erased_messages"] += erased.messages
     if not scrubbed:  # deleted, but a copy may remain on disk a little longer: not done until it is gone
         raise HTTPError(
             503,

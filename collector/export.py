@@ -54,6 +54,7 @@ def export_filter(q: QueryParams) -> ExportFilter:
 
 async def export_endpoint(request: Request) -> Response:
     rt = require_admin(request, "export")
+    rt.metrics.pulls.labels("export").inc()
     q = request.query_params
     where = export_filter(q)
     after = rt.cursors.position_after(q)
@@ -71,6 +72,7 @@ async def export_endpoint(request: Request) -> Response:
 async def quarantine_endpoint(request: Request) -> Response:
     """Rejected messages with their reasons, NDJSON, resumable like the export."""
     rt = require_admin(request, "quarantine")
+    rt.metrics.pulls.labels("quarantine").inc()
     after = rt.cursors.position_after(request.query_params)
     limit = parse_limit(request.query_params, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
     rows = await rt.store.read_quarantine(after, limit)

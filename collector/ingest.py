@@ -36,6 +36,7 @@ _encode = msgspec.json.encode
 MAX_QUARANTINED_PER_REQUEST = 100
 MAX_LISTED_REJECTIONS = 100
 MAX_REASON = 300  # characters of one rejection's reason
+REFUSED = "this userId was erased and is suppressed"
 
 
 async def batch_endpoint(request: Request) -> Response:
@@ -51,6 +52,17 @@ def single_endpoint(message_type: str) -> Callable[[Request], Awaitable[Response
 
 async def _ingest(request: Request, implied_type: str | None) -> Response:
     rt = runtime(request)
+    endpoint = implied_type or "batch"
+    try:
+        response = await _handle(request, rt, implied_type)
+    except HTTPError as exc:
+        rt.metrics.request(endpoint, exc.status)
+        raise
+    rt.metrics.request(endpoint, response.status_code)
+    return response
+
+
+async def _handle(request: Request, rt: Runtime, implied_type: str | None) -> Response:
     headers = cors_headers(request)
     if rt.committer.pending > rt.settings.max_pending_rows:  # the store is behind: before reading the body
         rt.counters["backpressure"] += 1
@@ -78,7 +90,9 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
         answer.warning = _backend_on_browser_key(request.headers.get("user-agent"))
     if answer.dropped:
         rt.counters["bots_dropped"] += answer.dropped
-    return answer.response(new_ids, anonymous_id, headers)
+    response = answer.response(new_ids, anonymous_id, headers)
+    rt.metrics.outcomes(implied_type or "batch", source.name, answer.outcomes, answer.rejection_reasons)
+    return response
 
 
 # --- receive --------------------------------------------------------------------------------------------
@@ -92,6 +106,7 @@ async def _receive(
             raise HTTPError(403, f"origin {request.headers['origin']!r} is not in allowed_origins")
         write_key = header_write_key(request)
         body = await read_body(request)
+        rt.metrics.body_bytes.labels(implied_type or "batch").observe(len(body))
         envelope = parse_single(body) if implied_type else parse_batch(body)
         key = write_key or envelope.write_key
         source = rt.sources.lookup(key)
@@ -208,6 +223,8 @@ class _Answer:
     rejected: list[Rejection] = field(default_factory=list)
     dropped: int = 0
     warning: str | None = None
+    refused: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)  # for the metrics, once answered
     indexes: list[int] = field(default_factory=list)  # of each message in `batch.messages`
 
     def __post_init__(self) -> None:
@@ -227,7 +244,12 @@ class _Answer:
             self.batch.quarantine.append(QuarantineRow(self.received_ms, reason, raw, message_id, ids[1], ids[2]))
 
     def refuse(self, index: int, message_id: str | None) -> None:
-        self.rejected.append(Rejection(index, message_id, "this userId was erased and is suppressed"))
+        self.rejected.append(Rejection(index, message_id, REFUSED))
+        self.refused += 1
+
+    @property
+    def rejection_reasons(self) -> list[str]:
+        return [r.reason for r in self.rejected if r.reason != REFUSED]
 
     def add(self, index: int, msg: AnyMessage, timestamp: int) -> None:
         """A message to store, with the identity links and traits it makes."""
@@ -273,6 +295,13 @@ class _Answer:
                 for r in self.rejected[:MAX_LISTED_REJECTIONS]
             ],
             "anonymousId": anonymous_id,
+        }
+        self.outcomes = {
+            "accepted": len(new_ids),
+            "duplicate": len(stored) - len(new_ids),
+            "rejected": len(self.rejected) - self.refused,
+            "dropped_bot": self.dropped,
+            "refused": self.refused,
         }
         if len(self.rejected) > MAX_LISTED_REJECTIONS:
             result["rejectedCount"] = len(self.rejected)  # only the first ones are listed

@@ -1,13 +1,23 @@
-"""Logging: what the collector's logs must never hold."""
+"""Logging: the format (text, or JSON lines), and what the collector's logs must never hold.
+
+Never in a log: write keys (a browser beacon sends its key in the query, so in the access log's request
+line), tokens and secrets (never logged at all), message contents, and a client's whole IP address when
+the collector does not keep whole ones (`--ip-policy`): the access log writes it as it would be stored.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
+from typing import Any
 
-# A browser beacon cannot set headers, so its write key rides in the query (`?writeKey=`), and so in the
-# request line that the access log writes. The browser key is public, but the server key may be sent
-# the same way by a careless backend; neither belongs in a log file.
+from collector.config import IpPolicy
+from collector.enrich.network import parse_ip, stored_ip
+
+# The browser key is public, but the server key may be sent the same way by a careless backend; neither
+# belongs in a log file.
 _QUERY_SECRET = re.compile(r"(?i)((?:^|[?&])writeKey=)[^&#\s]*")
 
 
@@ -16,15 +26,63 @@ def redact_query(path: str) -> str:
     return _QUERY_SECRET.sub(r"\1[redacted]", path)
 
 
+def redact_client(client: str, policy: IpPolicy) -> str:
+    """uvicorn's `host:port` of a client, as the collector would store the address (no port)."""
+    host = client.rsplit(":", 1)[0] if client.count(":") == 1 or client.startswith("[") else client
+    kept = stored_ip(parse_ip(host.strip("[]")), policy)
+    return kept or "-"
+
+
 class RedactAccessLog(logging.Filter):
     """For uvicorn's access logger, whose record args are (client, method, path, http_version, status)."""
+
+    def __init__(self, ip_policy: IpPolicy) -> None:
+        super().__init__()
+        self.ip_policy = ip_policy
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], redact_query(args[2]), *args[3:])
+            client = redact_client(args[0], self.ip_policy) if isinstance(args[0], str) else args[0]
+            record.args = (client, args[1], redact_query(args[2]), *args[3:])
         return True
 
 
-def install_access_log_filter() -> None:
-    logging.getLogger("uvicorn.access").addFilter(RedactAccessLog())
+class JsonLines(logging.Formatter):
+    """One JSON object a line: time (UTC, ISO 8601), level, logger, message, and the traceback if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure(level: str, log_format: str, ip_policy: IpPolicy) -> dict[str, Any] | None:
+    """Set up logging; the `log_config` for uvicorn (None: uvicorn leaves logging to us). Call before
+    uvicorn.Config, whose loggers the access-log filter is then added to (`install_access_log_filter`)."""
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)-9s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    if log_format == "json":
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+            logging.getLogger(name).handlers[:] = []
+            logging.getLogger(name).propagate = True
+        return None
+    from uvicorn.config import LOGGING_CONFIG
+
+    return LOGGING_CONFIG
+
+
+def install_access_log_filter(ip_policy: IpPolicy) -> None:
+    logging.getLogger("uvicorn.access").addFilter(RedactAccessLog(ip_policy))

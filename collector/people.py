@@ -35,6 +35,7 @@ async def profile_endpoint(request: Request) -> Response:
 async def profiles_endpoint(request: Request) -> Response:
     """Every user's profile, NDJSON, a page at a time, in userId order (resumable like the export)."""
     rt = require_admin(request)
+    rt.metrics.pulls.labels("profiles").inc()
     q = request.query_params
     limit = parse_limit(q, default=MAX_PROFILES_PAGE, maximum=MAX_PROFILES_PAGE)
     cursor = q.get("cursor")
@@ -53,6 +54,7 @@ async def profiles_endpoint(request: Request) -> Response:
 async def links_endpoint(request: Request) -> Response:
     """The identity graph's links, NDJSON, in the order they were made, resumable like the export."""
     rt = require_admin(request)
+    rt.metrics.pulls.labels("links").inc()
     after = rt.cursors.position_after(request.query_params)
     limit = parse_limit(request.query_params, default=MAX_LINKS_PAGE, maximum=MAX_LINKS_PAGE)
     rows = await rt.store.read_links(after, limit)

@@ -9,6 +9,7 @@ from collector.config import Settings
 from collector.enrich import Enricher
 from collector.graph import Graph
 from collector.identify import CookieJar
+from collector.metrics import Metrics
 from collector.paging import Cursors
 from collector.ratelimit import RateLimits
 from collector.sources import Sources
@@ -27,5 +28,6 @@ class Runtime:
     cursors: Cursors
     limits: RateLimits
     sources: Sources
+    metrics: Metrics
     tracker: tuple[bytes, str] | None = None  # the built tracker and its ETag
     counters: Counter[str] = field(default_factory=Counter)

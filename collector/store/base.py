@@ -165,6 +165,10 @@ class Store(ABC):
     async def suppress(self, user_hash: str, at: int) -> None:
         """Remember that messages of the user with this hash are refused from now on."""
 
+    def stats(self) -> dict[str, float]:
+        """Gauges for /metrics, read at each scrape (cheap: no query)."""
+        return {}
+
     async def after_commit(self) -> None:
         """Called by the writer after each commit, once its requests are answered and before the next
         commit: room for short upkeep that must not race the writes (SQLite: keep the WAL bounded)."""

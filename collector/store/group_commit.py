@@ -42,6 +42,7 @@ class GroupCommitter:
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
         self.pending = 0  # rows submitted and not yet committed (or failed): what backpressure watches
+        self.on_commit: Callable[[int, float], None] | None = None  # told (rows, seconds) of each commit
         self.failure: str | None = None  # why the last commit failed, until one succeeds again
         self.failing_since: float | None = None  # time.time() of the first failure in a row
 
@@ -114,6 +115,7 @@ class GroupCommitter:
         combined = WriteBatch()
         for batch, _ in group:
             combined.extend(batch)
+        started = time.perf_counter()
         try:
             inserted = await self.store.write(combined)
         except Exception as exc:
@@ -126,6 +128,8 @@ class GroupCommitter:
             return
         self.commits += 1
         self.failure = self.failing_since = None
+        if self.on_commit is not None:
+            self.on_commit(len(combined), time.perf_counter() - started)
         for batch, future in group:
             if combined.refused_users:
                 batch.refused_users = combined.refused_users & {m.user_id for m in batch.messages}

@@ -312,6 +312,15 @@ class SqliteStore(sql_.SharedReads):
                 traits = (await conn.execute(sql_.delete_traits_of(q, ids), q.values)).rowcount
         return Erased(messages, quarantine + named, links, traits)
 
+    def stats(self) -> dict[str, float]:
+        sizes = {}
+        for name, suffix in (("database_bytes", ""), ("wal_bytes", "-wal")):
+            try:
+                sizes[name] = float(os.stat(self.path + suffix).st_size)
+            except OSError:
+                sizes[name] = 0.0
+        return sizes
+
     async def after_commit(self) -> None:
         # The checkpointer's PASSIVE checkpoints cannot finish while commits keep coming (and readers keep
         # reading), so under steady load the WAL only grew. Past the limit, the writer itself, between
