@@ -184,8 +184,8 @@ def main() -> None:
                 time.sleep(10)
                 window = sorted(stats.window())
                 p99 = window[int(len(window) * 0.99) - 1] * 1000 if window else 0.0
-                row = (time.monotonic() - started, rss_mb(c.proc.pid), (os.stat(wal).st_size if wal.exists() else 0) / 2**20,
-                       p99, len(window) / 10, stats.five_xx)  # fmt: skip
+                wal_mb = (os.stat(wal).st_size if wal.exists() else 0) / 2**20
+                row = (time.monotonic() - started, rss_mb(c.proc.pid), wal_mb, p99, len(window) / 10, stats.five_xx)
                 rows.append(row)
                 print(
                     f"{row[0]:>6.0f} {row[1]:>8.1f} {row[2]:>8.1f} {row[3]:>8.1f} {row[4]:>8.0f} {row[5]:>5}",
