@@ -158,12 +158,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=250.0, help="steady requests a second, in all")
     parser.add_argument("--hostile-share", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--collector-args", default="", help="extra `footfall serve` flags, e.g. '--wal-limit-mb 16'")
     args = parser.parse_args()
 
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        c = Collector(Path(tmp) / "data", "--log-level", "warning", "--rate-limit-per-ip", "0")
+        extra = args.collector_args.split()
+        c = Collector(Path(tmp) / "data", "--log-level", "warning", "--rate-limit-per-ip", "0", *extra)
         c.start()
         assert c.proc is not None
         wal = c.data_dir / "footfall.db-wal"
