@@ -125,7 +125,7 @@ class Settings:
     wal_limit_mb: int = _help(
         "SQLite: past this size the WAL is checkpointed and truncated between two commits, so it stays "
         "about this small under any steady load.",
-        default=16,
+        default=64,
     )
     max_pending_rows: int = _help(
         "Rows waiting for their commit beyond which new requests get 503 and Retry-After, so that memory does "

@@ -106,7 +106,7 @@ async def _receive(
             raise HTTPError(403, f"origin {request.headers['origin']!r} is not in allowed_origins")
         write_key = header_write_key(request)
         body = await read_body(request)
-        rt.metrics.body_bytes.labels(implied_type or "batch").observe(len(body))
+        rt.metrics.body(implied_type or "batch", len(body))
         envelope = parse_single(body) if implied_type else parse_batch(body)
         key = write_key or envelope.write_key
         source = rt.sources.lookup(key)

@@ -99,3 +99,18 @@ def too_deep_in_batch(body: bytes, limit: int = MAX_DEPTH) -> tuple[bool, dict[i
                 in_batch = False
             level -= 1
     return outside_too_deep, spans
+
+
+def object_depth(value: object) -> int:
+    """How deep a decoded JSON value nests (a dict or list is one level), without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item)
+    return deepest

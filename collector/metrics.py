@@ -47,6 +47,7 @@ class Metrics:
         """`live`: gauges read at each scrape (queue depth, WAL size); `counters`: the collector's own
         running counts (expiry, erasure, rate limits), exposed as they are."""
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[object, ...], Any] = {}
         r = self.registry
         self.requests = Counter(
             "footfall_requests", "Ingest requests by endpoint and status.", ["endpoint", "status"], registry=r
@@ -85,13 +86,26 @@ class Metrics:
         r.register(_Live(live, counters))
 
     def request(self, endpoint: str, status: int) -> None:
-        self.requests.labels(endpoint, str(status)).inc()
+        child = self._children.get(("r", endpoint, status))
+        if child is None:  # labels() builds a key and takes a lock: look each child up once
+            child = self._children[("r", endpoint, status)] = self.requests.labels(endpoint, str(status))
+        child.inc()
+
+    def body(self, endpoint: str, size: int) -> None:
+        child = self._children.get(("b", endpoint))
+        if child is None:
+            child = self._children[("b", endpoint)] = self.body_bytes.labels(endpoint)
+        child.observe(size)
 
     def outcomes(self, endpoint: str, source: str, counts: dict[str, int], reasons: list[str]) -> None:
         """What became of one request's messages: counts by outcome, and the reasons of the rejected."""
         for outcome, count in counts.items():
             if count:
-                self.messages.labels(endpoint, source, outcome).inc(count)
+                child = self._children.get(("m", endpoint, source, outcome))
+                if child is None:
+                    child = self.messages.labels(endpoint, source, outcome)
+                    self._children[("m", endpoint, source, outcome)] = child
+                child.inc(count)
         for reason in reasons:
             self.rejections.labels(reason_class(reason)).inc()
 

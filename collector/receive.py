@@ -16,7 +16,7 @@ import msgspec
 from starlette.requests import ClientDisconnect, Request
 
 from collector.http import HTTPError
-from collector.jsonbytes import MAX_DEPTH, deeper_than, too_deep_in_batch, why_not_json
+from collector.jsonbytes import MAX_DEPTH, deeper_than, object_depth, too_deep_in_batch, why_not_json
 
 MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_MESSAGES = 2500  # what one request may carry: bounds its work, its quarantine rows and its answer
@@ -105,18 +105,22 @@ def _gunzip(body: bytes, limit: int) -> bytes:
 def parse_batch(body: bytes) -> Envelope:
     if not body.strip():
         raise HTTPError(400, 'body is empty; expected JSON like {"batch": [...]}')
-    outside, too_deep = too_deep_in_batch(body)
-    if outside:
-        raise HTTPError(400, f"body nests deeper than {MAX_DEPTH} levels outside `batch`")
     original = body
-    for start, end in sorted(too_deep.values(), reverse=True):  # such a message is rejected alone, later:
-        body = body[:start] + b"null" + body[end:]  # its bytes stand in for it after decoding the rest
+    too_deep: dict[int, tuple[int, int]] = {}
     try:
-        parsed = _batch_decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise HTTPError(400, "body: " + _envelope_error(str(exc))) from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise HTTPError(400, f"body is not valid JSON: {why_not_json(body, exc)}") from None
+        parsed = _decode_envelope(body)
+    except RecursionError:  # something nests past what the decoder can follow: find it, the slow way
+        outside, too_deep = too_deep_in_batch(body)
+        if outside:
+            raise HTTPError(400, f"body nests deeper than {MAX_DEPTH} levels outside `batch`") from None
+        for start, end in sorted(too_deep.values(), reverse=True):  # such a message is rejected alone, later:
+            body = body[:start] + b"null" + body[end:]  # its bytes stand in for it after decoding the rest
+        try:
+            parsed = _decode_envelope(body)
+        except RecursionError:
+            raise HTTPError(400, f"body nests deeper than {MAX_DEPTH} levels") from None
+    if object_depth(parsed.context) > MAX_DEPTH or object_depth(parsed.integrations) > MAX_DEPTH:
+        raise HTTPError(400, f"body nests deeper than {MAX_DEPTH} levels outside `batch`")
     if len(parsed.batch) > MAX_BATCH_MESSAGES:
         raise HTTPError(
             413, f"`batch` has {len(parsed.batch)} messages; the limit is {MAX_BATCH_MESSAGES} a request (send fewer)"
@@ -132,6 +136,17 @@ def parse_batch(body: bytes) -> Envelope:
         integrations=parsed.integrations,
         reset=parsed.reset,
     )
+
+
+def _decode_envelope(body: bytes) -> _Batch:
+    """The envelope, its messages left as raw bytes (each is decoded, and checked for depth, on its own)."""
+    try:
+        parsed: _Batch = _batch_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise HTTPError(400, "body: " + _envelope_error(str(exc))) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise HTTPError(400, f"body is not valid JSON: {why_not_json(body, exc)}") from None
+    return parsed
 
 
 def parse_single(body: bytes) -> Envelope:
