@@ -23,6 +23,7 @@ from collector.graph import Graph
 from collector.http import HTTPError, handle_http_error, json_response, runtime
 from collector.identify import CookieJar
 from collector.metrics import Metrics, metrics_endpoint
+from collector.notify import Notifier
 from collector.paging import Cursors
 from collector.ratelimit import RateLimits
 from collector.runtime import Runtime
@@ -85,22 +86,29 @@ def create_app(settings: Settings) -> Starlette:
         limits = RateLimits(settings)
         counters: Counter[str] = Counter()
         metrics = Metrics(lambda: {"pending_rows": committer.pending} | store.stats(), counters)
-        committer.on_commit = metrics.observe_commit
+        notifier = Notifier()
+
+        def committed(rows: int, seconds: float) -> None:
+            metrics.observe_commit(rows, seconds)
+            notifier.poke()
+
+        committer.on_commit = committed
         known = Sources(settings)
         known.replace(await store.read_sources())
         rt = Runtime(
-            settings,
-            store,
-            committer,
-            cookies,
-            enricher,
-            graph,
-            cursors,
-            limits,
-            known,
-            metrics,
-            _load_tracker(),
-            counters,
+            settings=settings,
+            store=store,
+            committer=committer,
+            cookies=cookies,
+            enricher=enricher,
+            graph=graph,
+            cursors=cursors,
+            limits=limits,
+            sources=known,
+            metrics=metrics,
+            notifier=notifier,
+            tracker=_load_tracker(),
+            counters=counters,
         )
         metrics_server = None
         if settings.metrics_port:

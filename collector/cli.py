@@ -125,8 +125,9 @@ def serve(config_file: Path | None, **kwargs: Any) -> None:
     settings = settings.with_secrets()
     log_config = configure_logging(settings.log_level, settings.log_format, settings.ip_policy)
     _print_banner(settings, made, terminal=sys.stderr.isatty())
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -140,7 +141,17 @@ def serve(config_file: Path | None, **kwargs: Any) -> None:
         server_header=False,
     )
     install_access_log_filter(settings.ip_policy)  # after uvicorn.Config, which configures its loggers
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    stop = server.handle_exit
+
+    def handle_exit(sig: int, frame: Any) -> None:  # let waiting requests (export `wait`) answer at once
+        runtime = getattr(app.state, "runtime", None)
+        if runtime is not None:
+            runtime.notifier.close()
+        stop(sig, frame)
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
+    server.run()
 
 
 def _print_banner(s: Settings, made: set[str], *, terminal: bool) -> None:

@@ -1,13 +1,15 @@
 """Export: pull stored messages as NDJSON, in receipt order, resumable from an opaque cursor.
 
 Each page answers with `Footfall-Cursor`; passing it back as `?cursor=` continues after the page's
-last message. An empty page means caught up for now (the cursor stays where it was). The quarantine
+last message. An empty page means caught up for now (the cursor stays where it was); with `wait=N`
+an empty page is held up to N seconds until messages arrive (`notify.py`). The quarantine
 (rejected messages with their reasons) pages the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import msgspec
 from starlette.datastructures import QueryParams
@@ -23,7 +25,8 @@ from collector.validate import Invalid, parse_time
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
-KNOWN_PARAMS = frozenset({"cursor", "limit", "since", "until", "type", "event", "userId", "source"})
+MAX_WAIT = 60  # seconds an export request may wait for messages to arrive
+KNOWN_PARAMS = frozenset({"cursor", "limit", "since", "until", "type", "event", "userId", "source", "wait"})
 
 
 def _time_ms(name: str, value: str | None) -> int | None:
@@ -33,6 +36,18 @@ def _time_ms(name: str, value: str | None) -> int | None:
         return int(parse_time(name, value).timestamp() * 1000)
     except Invalid as exc:
         raise HTTPError(400, str(exc)) from None
+
+
+def _wait(value: str | None) -> float:
+    if value is None:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= MAX_WAIT:
+        raise HTTPError(400, f"`wait` must be a number of seconds from 0 to {MAX_WAIT}, got {value!r}")
+    return seconds
 
 
 def export_filter(q: QueryParams) -> ExportFilter:
@@ -62,7 +77,14 @@ async def export_endpoint(request: Request) -> Response:
     user_id = q.get("userId")
     if user_id is not None:  # the user's own messages and those of every ID linked to them
         where = dataclasses.replace(where, person=frozenset(await linked_ids(rt.store, user_id)))
+    wait = _wait(q.get("wait"))
+    deadline = time.monotonic() + wait
     rows = await rt.store.read_messages(after, limit, where)
+    while not rows and time.monotonic() < deadline:  # hold the request until messages arrive, or the wait ends
+        if rt.notifier.closing or await request.is_disconnected():
+            break  # shutting down, or nobody is listening any more
+        await rt.notifier.wait(deadline - time.monotonic())
+        rows = await rt.store.read_messages(after, limit, where)
     last = rows[-1].position if rows else after
     return ndjson_response(
         (row.body for row in rows), {CURSOR_HEADER: rt.cursors.encode_position(last), COUNT_HEADER: str(len(rows))}

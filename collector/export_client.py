@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import IO
 
@@ -12,6 +11,8 @@ from tqdm import tqdm
 
 from collector.config import Settings
 from collector.paging import CURSOR_HEADER
+
+FOLLOW_WAIT = "25"  # seconds a follow request waits on the collector for new messages
 
 
 def run_export(
@@ -36,13 +37,16 @@ def run_export(
     headers = {"Authorization": f"Bearer {settings.export_token}"}
     sink: IO[bytes] = out.open("ab") if out else sys.stdout.buffer
     total = 0
+    caught_up = False
     try:
         with (
             httpx.Client(base_url=base, headers=headers, timeout=60) as client,
             tqdm(unit=" msg", desc="exported", file=sys.stderr, disable=None) as bar,
         ):
             while True:
-                page_query = query | ({"cursor": cursor} if cursor else {})
+                page_query = (
+                    query | ({"cursor": cursor} if cursor else {}) | ({"wait": FOLLOW_WAIT} if caught_up else {})
+                )
                 try:
                     response = client.get("/v1/export", params=page_query)
                 except httpx.HTTPError as exc:
@@ -59,7 +63,7 @@ def run_export(
                     total += count
                     bar.update(count)
                 elif follow:
-                    time.sleep(1.0)
+                    caught_up = True  # from now on each request waits for new messages on the collector
                 else:
                     break
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ from collector.enrich import Enricher
 from collector.graph import Graph
 from collector.identify import CookieJar
 from collector.metrics import Metrics
+from collector.notify import Notifier
 from collector.paging import Cursors
 from collector.ratelimit import RateLimits
 from collector.sources import Sources
@@ -29,5 +30,6 @@ class Runtime:
     limits: RateLimits
     sources: Sources
     metrics: Metrics
+    notifier: Notifier
     tracker: tuple[bytes, str] | None = None  # the built tracker and its ETag
     counters: Counter[str] = field(default_factory=Counter)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.collector.conftest import App
+from tests.collector.conftest import App, wait_for
 from tests.conftest import Collector
 
 
@@ -109,3 +110,25 @@ def test_every_message_exactly_once_while_ingest_goes_on(collector: Collector) -
         assert not t.is_alive()
     assert len(pulled) == len(set(pulled)) == senders * batches * per_batch
     assert set(pulled) == sent
+
+
+def test_a_waiting_export_answers_when_messages_arrive_and_at_the_end_of_the_wait(app: App) -> None:
+    import threading
+
+    first = app.export_page()
+    cursor = first.headers["Footfall-Cursor"]
+    got: list[Any] = []
+    waiter = threading.Thread(target=lambda: got.append(app.export_page(cursor=cursor, wait="30")))
+    waiter.start()
+    notifier = app.client.app.state.runtime.notifier  # type: ignore[attr-defined]
+    wait_for(lambda: notifier.waiting > 0, "the export to wait")  # so the message comes while it waits
+    app.send([{"type": "track", "event": "arrived", "userId": "u", "messageId": "late-1"}])
+    waiter.join(60)
+    assert not waiter.is_alive()
+    r = got[0]
+    # the wait was 30 s: the page came with the message (the request did not run out its wait empty)
+    assert r.status_code == 200 and [json.loads(x)["messageId"] for x in r.text.splitlines()] == ["late-1"]
+    after = r.headers["Footfall-Cursor"]
+    empty = app.export_page(cursor=after, wait="0.5")  # nothing arrives: an empty page at the end of the wait
+    assert empty.status_code == 200 and empty.text == "" and empty.headers["Footfall-Cursor"] == after
+    assert app.export_page(wait="61").status_code == 400 and app.export_page(wait="x").status_code == 400

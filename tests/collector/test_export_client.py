@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from tests.collector.conftest import footfall
@@ -44,3 +46,24 @@ def test_export_ends_with_a_summary_line(collector: Collector, tmp_path: Path) -
     assert again.returncode == 0 and f"nothing new to {out}; cursor in {cursor} unchanged" in again.stderr
     to_stdout = footfall("export", "--url", collector.url, "--export-token", collector.export_token)
     assert to_stdout.stdout.count("\n") == 3 and "exported 3 messages to stdout" in to_stdout.stderr
+
+
+def test_follow_gets_new_messages_as_they_arrive(collector: Collector) -> None:
+    collector.send([{"type": "track", "event": "E", "userId": "u", "messageId": "old"}])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
+    cmd = [sys.executable, "-m", "collector", "export", "--url", collector.url, "--export-token",
+           collector.export_token, "--follow"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    timer = threading.Timer(60, proc.kill)  # the deadline: a follower that never prints fails below
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["messageId"] == "old"
+        collector.send([{"type": "track", "event": "E", "userId": "u", "messageId": "new"}])
+        assert json.loads(proc.stdout.readline())["messageId"] == "new"
+    finally:
+        timer.cancel()
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
