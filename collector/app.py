@@ -14,9 +14,9 @@ from prometheus_client import start_http_server
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
-from collector import cors, erasure, export, ingest, people, retention, sources
+from collector import cors, erasure, export, ingest, pages, people, retention, sources
 from collector.config import Settings
 from collector.enrich import Enricher
 from collector.graph import Graph
@@ -73,6 +73,8 @@ def create_app(settings: Settings) -> Starlette:
     """The collector for these settings. Secrets must be filled in (`Settings.with_secrets()`)."""
     assert settings.write_key and settings.export_token and settings.cookie_secret, "call with_secrets() first"
 
+    live = pages.live_app(settings.cookie_secrets[-1])
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = create_store(settings)
@@ -114,6 +116,7 @@ def create_app(settings: Settings) -> Starlette:
         if settings.metrics_port:
             metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host, metrics.registry)
         app.state.runtime = rt
+        live.state.runtime = rt
         refresher = asyncio.create_task(sources.refresh_loop(store, known, graph.suppressed), name="footfall-sources")
         expiry = None
         if settings.expiry_interval_seconds > 0:
@@ -144,11 +147,13 @@ def create_app(settings: Settings) -> Starlette:
             enricher.close()
 
     # The ingest routes first: the router tries routes in order, and they take nearly all requests.
-    routes = [Route("/v1/batch", ingest.batch_endpoint, methods=["POST"])]
+    routes: list[BaseRoute] = [Route("/v1/batch", ingest.batch_endpoint, methods=["POST"])]
     routes += [Route(f"/v1/{t}", ingest.single_endpoint(t), methods=["POST"]) for t in MESSAGE_TYPES]
     routes += [
         Route("/v1/import", ingest.batch_endpoint, methods=["POST"]),
         Route("/v1/{type:str}", cors.preflight, methods=["OPTIONS"]),
+        Route("/", pages.home, methods=["GET"]),
+        Mount("/live", app=live),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/footfall.js", tracker, methods=["GET"]),

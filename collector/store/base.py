@@ -202,6 +202,11 @@ class Store(ABC):
         """
 
     @abstractmethod
+    async def end_positions(self) -> tuple[Position, Position]:
+        """Where the messages and the quarantine end now: pulling after these gives only what comes later
+        (the live view starts there)."""
+
+    @abstractmethod
     async def read_quarantine(self, after: Position, limit: int) -> list[PulledQuarantine]:
         """Up to `limit` quarantined messages after `after`, in commit order (like read_messages)."""
 

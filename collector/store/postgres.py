@@ -208,6 +208,15 @@ class PostgresStore(sql_.SharedReads):
         )
         return [PulledMessage((r[0], r[1]), r[2]) for r in await self._fetch(sql, q)]
 
+    async def end_positions(self) -> tuple[Position, Position]:
+        found = []
+        for table, key in (("messages", "seq"), ("quarantine", "id")):
+            row = await self.pool.fetchrow(
+                f"SELECT txid::text::bigint, {key} FROM {table} WHERE {VISIBLE} ORDER BY txid DESC, {key} DESC LIMIT 1"
+            )
+            found.append((row[0], row[1]) if row is not None else ())
+        return found[0], found[1]
+
     async def _page(self, table: str, columns: str, after: Position, limit: int) -> list[tuple[Position, Any]]:
         """Rows of `table` (with an `id`) after a pull position, in (txid, id) order, visible ones only."""
         q = Query(STYLE)

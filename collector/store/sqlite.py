@@ -15,6 +15,7 @@ import aiosqlite
 
 import collector.store.sql as sql_
 from collector.store.base import (
+    BEGINNING,
     Erased,
     ExpiryStep,
     ExportFilter,
@@ -270,6 +271,13 @@ class SqliteStore(sql_.SharedReads):
             clauses.append(sql_.person(q, where.person))
         sql = f"SELECT seq, body FROM messages WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT {q.bind(limit)}"
         return [PulledMessage((r[0],), r[1]) for r in await self._fetch(sql, q)]
+
+    async def end_positions(self) -> tuple[Position, Position]:
+        found = []
+        for sql in ("SELECT max(seq) FROM messages", "SELECT max(id) FROM quarantine"):
+            row = (await self._fetch(sql))[0]
+            found.append((row[0],) if row[0] is not None else BEGINNING)
+        return found[0], found[1]
 
     async def read_quarantine(self, after: Position, limit: int) -> list[PulledQuarantine]:
         sql = "SELECT id, received_at, reason, payload FROM quarantine WHERE id > ? ORDER BY id LIMIT ?"

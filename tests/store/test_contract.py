@@ -200,3 +200,12 @@ async def test_sources_are_kept_revoked_and_unique(store: Store) -> None:
     await store.write(WriteBatch([msg("from-api")._replace(source="api"), msg("no-source")]))
     rows = await store.read_messages(BEGINNING, 10, ExportFilter(source="api"))
     assert [r.body for r in rows] == [b'{"messageId":"from-api"}']
+
+
+async def test_end_positions_give_only_what_comes_later(store: Store) -> None:
+    assert await store.end_positions() == (BEGINNING, BEGINNING)
+    await store.write(WriteBatch([msg("a")], [QuarantineRow(5, "bad", b"{}", None)]))
+    messages_end, quarantine_end = await store.end_positions()
+    await store.write(WriteBatch([msg("b")], [QuarantineRow(6, "worse", b"[]", None)]))
+    assert [r.body for r in await store.read_messages(messages_end, 10, ExportFilter())] == [b'{"messageId":"b"}']
+    assert [r.reason for r in await store.read_quarantine(quarantine_end, 10)] == ["worse"]

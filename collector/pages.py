@@ -1,0 +1,187 @@
+"""What a person sees: the page at `/`, and the live view at `/live`.
+
+`/` says what this collector is, whether its store takes writes, and gives the snippet to paste (this
+collector's URL and its public browser key); no secret is on it. `/live` asks for the export token once
+(a form; the session cookie keeps it, never the URL), then shows messages as they arrive, the rejected
+ones with their reasons, counts per type, and a profile lookup. The page is plain HTML, CSS and JS
+served from here (no build step, no CDN: the collector may run offline).
+
+The stream (`/live/events`, server-sent events) follows the store from where it ends when the page
+opens, as an export consumer would: it works across collectors on one PostgreSQL database, costs
+ingestion nothing, and a slow watcher only falls behind its own position. One that falls more than
+`MAX_BEHIND` messages behind skips ahead, with a note.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import html
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from collector.graph import owner
+from collector.http import HTTPError, runtime
+from collector.profiles import build_profile
+from collector.receive import read_body
+from collector.runtime import Runtime
+from collector.store import ExportFilter
+
+STATIC = Path(__file__).parent / "static"
+PAGE = 200  # messages read from the store per step
+MAX_BEHIND = 2000  # messages a watcher may lag before it skips ahead
+HEARTBEAT_SECONDS = 15.0
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+async def home(request: Request) -> Response:
+    rt = runtime(request)
+    base = _base_url(request)
+    snippet = f'<script async src="{base}/footfall.js" data-write-key="{rt.settings.write_key}"></script>'
+    ok = rt.committer.failure is None
+    page = (STATIC / "home.html").read_text()
+    for key, value in {
+        "{{status}}": "ok: the store takes writes" if ok else f"failing: {rt.committer.failure}",
+        "{{status_class}}": "ok" if ok else "bad",
+        "{{snippet}}": snippet,
+        "{{base}}": base,
+        "{{commits}}": str(rt.committer.commits),
+    }.items():
+        page = page.replace(key, html.escape(value))
+    return HTMLResponse(page, status_code=200 if ok else 503)
+
+
+def _signed_in(request: Request) -> bool:
+    return request.session.get("live") is True
+
+
+async def live_page(request: Request) -> Response:
+    if not _signed_in(request):
+        return HTMLResponse((STATIC / "live_login.html").read_text().replace("{{error}}", ""))
+    return HTMLResponse((STATIC / "live.html").read_text())
+
+
+async def login(request: Request) -> Response:
+    rt = runtime(request)
+    try:
+        body = await read_body(request, limit=4096)
+    except HTTPError:
+        body = b""
+    given = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]  # a urlencoded form, no more
+    if given and hmac.compare_digest(given.encode(), rt.settings.export_token.encode()):
+        request.session["live"] = True
+        return RedirectResponse("/live", status_code=303)
+    page = (STATIC / "live_login.html").read_text().replace("{{error}}", "That is not this collector's export token.")
+    return HTMLResponse(page, status_code=401)
+
+
+async def logout(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse("/live", status_code=303)
+
+
+def _refused() -> Response:
+    return JSONResponse({"success": False, "error": "sign in at /live with the export token"}, status_code=401)
+
+
+async def profile(request: Request) -> Response:
+    if not _signed_in(request):
+        return _refused()
+    rt = runtime(request)
+    user_id = request.path_params["user_id"]
+    found = await build_profile(rt.store, await owner(rt.store, user_id) or user_id)
+    if found is None:
+        return JSONResponse({"success": False, "error": f"no messages or traits for {user_id!r}"}, status_code=404)
+    return JSONResponse(found)
+
+
+def _matches(message: dict[str, object], wanted: dict[str, str]) -> bool:
+    for key, value in wanted.items():
+        if key == "id":
+            if value not in (message.get("userId"), message.get("anonymousId"), message.get("messageId")):
+                return False
+        elif str(message.get(key, "")) != value:
+            return False
+    return True
+
+
+async def events(request: Request) -> Response:
+    if not _signed_in(request):
+        return _refused()
+    rt = runtime(request)
+    wanted = {k: v for k, v in request.query_params.items() if k in ("type", "event", "source", "id") and v}
+    where = ExportFilter(type=wanted.get("type"), event=wanted.get("event"), source=wanted.get("source"))
+    return StreamingResponse(
+        _stream(request, rt, where, wanted),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _sse(kind: str, data: object) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def _stream(request: Request, rt: Runtime, where: ExportFilter, wanted: dict[str, str]) -> AsyncIterator[bytes]:
+    messages_at, rejected_at = await rt.store.end_positions()
+    yield _sse("hello", {"filters": wanted})
+    beat = time.monotonic()
+    while not rt.notifier.closing and not await request.is_disconnected():
+        sent = False
+        behind = 0
+        while True:  # messages, a page at a time, until caught up or too far behind
+            rows = await rt.store.read_messages(messages_at, PAGE, where)
+            if not rows:
+                break
+            messages_at = rows[-1].position
+            for row in rows:
+                message = json.loads(row.body)
+                if _matches(message, wanted):
+                    yield _sse("message", message)
+                    sent = True
+            behind += len(rows)
+            if behind >= MAX_BEHIND:  # a watcher that cannot keep up is skipped ahead, not buffered
+                messages_at, _ = await rt.store.end_positions()
+                yield _sse("note", {"text": f"this view fell {behind}+ messages behind and skipped to the newest"})
+                break
+        rejected = await rt.store.read_quarantine(rejected_at, PAGE)
+        for bad in rejected:
+            rejected_at = bad.position
+            yield _sse("rejected", {"receivedAt": bad.received_at, "reason": bad.reason,
+                                    "payload": bad.payload[:2000].decode("utf-8", "replace")})  # fmt: skip
+            sent = True
+        if sent:
+            beat = time.monotonic()
+        elif time.monotonic() - beat > HEARTBEAT_SECONDS:
+            yield b": still here\n\n"
+            beat = time.monotonic()
+        await rt.notifier.wait(HEARTBEAT_SECONDS)
+        await asyncio.sleep(0)
+
+
+def live_app(cookie_secret: str) -> Starlette:
+    """The live view, under /live, with a session cookie of its own (ingest pays nothing for it)."""
+    routes = [
+        Route("/", live_page, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/events", events, methods=["GET"]),
+        Route("/profile/{user_id:path}", profile, methods=["GET"]),
+    ]
+    session = Middleware(
+        SessionMiddleware, secret_key=cookie_secret, session_cookie="ff_live", path="/live", max_age=8 * 3600
+    )
+    return Starlette(routes=routes, middleware=[session])
