@@ -176,6 +176,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8081)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line for every batch the SDK sends
     stored = {} if args.write_key and args.server_key else keys_from(args.data_dir)
     write_key = args.write_key or stored["write_key"]
     server_key = args.server_key or stored["server_key"]
