@@ -1,0 +1,123 @@
+"""The examples, run as their READMEs say (one command each, as a subprocess) against a real collector.
+
+`run_example` starts an example's command and, for a server, waits until it answers; the browser is
+Debian's Chromium, set up as in `tests/js/conftest.py`. Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from tests.conftest import Collector
+from tests.js.conftest import CHROMIUM, CHROMIUM_ARGS
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+class Program:
+    """An example's long-running command (a web server), its output kept in a log file."""
+
+    def __init__(self, args: list[str], log_path: Path) -> None:
+        self.log_path = log_path
+        self.args = args
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
+        with log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until_serving(self, url: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.args} exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                httpx.get(url, timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.args} did not start serving {url}:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def run_example(tmp_path: Path) -> Iterator[Callable[..., Program]]:
+    started: list[Program] = []
+
+    def start(*args: str) -> Program:
+        program = Program(list(args), tmp_path / f"program{len(started)}.log")
+        started.append(program)
+        return program
+
+    yield start
+    for program in started:
+        program.stop()
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context()
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    """A page of a fresh browser context; the test fails if the page throws anything."""
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield p
+    assert errors == [], f"the page threw: {errors}"
+
+
+def wait_for(
+    collector: Collector, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 15
+) -> list[dict[str, Any]]:
+    """Poll the collector's export until `predicate(messages)` holds; return the messages."""
+    deadline = time.monotonic() + timeout
+    while True:
+        messages = collector.export()
+        if predicate(messages):
+            return messages
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; the collector holds {len(messages)} messages: {messages}")
+        time.sleep(0.1)
+
+
+def profile(collector: Collector, user_id: str) -> dict[str, Any]:
+    r = collector.admin_get(f"/v1/profiles/{user_id}")
+    assert r.status_code == 200, r.text
+    answer: dict[str, Any] = json.loads(r.text)
+    return answer
