@@ -405,6 +405,91 @@ def keys_revoke(config_file: Path | None, name: str, **kwargs: Any) -> None:
     click.echo(f"revoked the key of source {name!r}")
 
 
+def _demo_site() -> Path | None:
+    """The static shop example, in the clone this runs from (it is not part of the installed package)."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        site = root / "examples" / "static_site" / "serve.py"
+        if site.exists():
+            return site
+    return None
+
+
+@main.command("demo", short_help="A collector and a demo shop, to click through.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port of the demo collector.")
+@click.option("--site-port", type=int, default=8080, show_default=True, help="Port of the demo shop.")
+def demo_command(port: int, site_port: int) -> None:
+    """Start a collector on a temporary data directory and the static shop example beside it, print the two
+    URLs to open (the shop, and the live view with its token), and clean everything up on Ctrl-C.
+
+    Run it from a clone of the repository (the shop is one of its examples)."""
+    import shutil
+    import subprocess
+    import tempfile
+    import time
+
+    import httpx
+
+    site = _demo_site()
+    if site is None:
+        raise click.ClickException("the demo shop (examples/static_site) is not here: run footfall demo from a clone")
+    data_dir = Path(tempfile.mkdtemp(prefix="footfall-demo-"))
+    url = f"http://localhost:{port}"
+    serve = [sys.executable, "-m", "collector", "serve", "--data-dir", str(data_dir), "--port", str(port),
+             "--log-level", "warning"]  # fmt: skip
+    log = (data_dir / "collector.log").open("wb")
+    procs = [subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT)]
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if procs[0].poll() is not None:
+                said = Path(log.name).read_text(errors="replace").strip().splitlines()[-3:]
+                raise click.ClickException(f"the collector did not start (port {port} taken?): {' '.join(said)}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise click.ClickException("the collector did not answer in 30 s")
+            time.sleep(0.1)
+        secrets = json.loads((data_dir / SECRETS_FILE).read_text())
+        shop = [sys.executable, str(site), "--collector", url, "--write-key", secrets["write_key"],
+                "--port", str(site_port)]  # fmt: skip
+        procs.append(subprocess.Popen(shop, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        while True:  # the shop answers before its URL is shown
+            if procs[1].poll() is not None:
+                raise click.ClickException(f"the shop did not start (port {site_port} taken?)")
+            try:
+                httpx.get(f"http://127.0.0.1:{site_port}/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise click.ClickException("the shop did not answer in 30 s") from None
+                time.sleep(0.1)
+        click.echo(
+            f"Footfall demo (data in {data_dir}, removed when you stop it)\n\n"
+            f"  the shop:      http://localhost:{site_port}/   click around, buy something, sign in\n"
+            f"  the live view: {url}/live   export token: {secrets['export_token']}\n\n"
+            "Ctrl-C stops both and cleans up."
+        )
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.2)
+        raise click.ClickException("a demo process stopped by itself (a port taken?)")
+    except KeyboardInterrupt:
+        click.echo("stopping the demo")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        log.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 @main.command("token", short_help="Print the export token, for scripts.")
 @settings_options({"data_dir": "Data directory of the collector, whose secrets.json holds the token."})
 def token_command(config_file: Path | None, **kwargs: Any) -> None:

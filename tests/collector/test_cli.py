@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -160,3 +161,40 @@ def test_secrets_are_never_printed_into_a_log_stream(tmp_path: Path) -> None:
     )
     assert f'data-write-key="{secrets.write_key}"' in logged  # the browser key is public: the snippet shows it
     assert "shown on a terminal only" in logged
+
+
+def test_demo_starts_a_collector_and_the_shop_and_cleans_up(tmp_path: Path) -> None:
+    import signal
+
+    import httpx
+
+    port, site_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "collector", "demo", "--port", str(port), "--site-port",
+                             str(site_port)], stdout=subprocess.PIPE, text=True, env=env, cwd=root)  # fmt: skip
+    timer = threading.Timer(60, proc.kill)  # the deadline for the lines below
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        printed = ""
+        while "Ctrl-C stops" not in printed:
+            line = proc.stdout.readline()
+            assert line, printed
+            printed += line
+        token = re.search(r"export token: (\S+)", printed).group(1)  # type: ignore[union-attr]
+        data_dir = Path(re.search(r"data in (\S+),", printed).group(1))  # type: ignore[union-attr]
+        shop = httpx.get(f"http://127.0.0.1:{site_port}/", timeout=10)
+        assert shop.status_code == 200 and f"http://localhost:{port}" in shop.text and "data-write-key" in shop.text
+        signed_in = httpx.post(f"http://127.0.0.1:{port}/live/login", data={"token": token}, timeout=10)
+        assert signed_in.status_code == 303
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        assert not data_dir.exists()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
