@@ -8,6 +8,7 @@ an empty page is held up to N seconds until messages arrive (`notify.py`). The q
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 
@@ -26,6 +27,7 @@ from collector.validate import Invalid, parse_time
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
 MAX_WAIT = 60  # seconds an export request may wait for messages to arrive
+LINGER = 0.2  # seconds a woken wait lingers before it reads (new messages still come within a second)
 KNOWN_PARAMS = frozenset({"cursor", "limit", "since", "until", "type", "event", "userId", "source", "wait"})
 
 
@@ -84,6 +86,7 @@ async def export_endpoint(request: Request) -> Response:
         if rt.notifier.closing or await request.is_disconnected():
             break  # shutting down, or nobody is listening any more
         await rt.notifier.wait(deadline - time.monotonic())
+        await asyncio.sleep(LINGER)  # let a few commits gather: one page of many rows, not many of few
         rows = await rt.store.read_messages(after, limit, where)
     last = rows[-1].position if rows else after
     return ndjson_response(
