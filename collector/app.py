@@ -87,8 +87,10 @@ def create_app(settings: Settings) -> Starlette:
         cursors = Cursors(settings.cookie_secrets)
         limits = RateLimits(settings)
         counters: Counter[str] = Counter()
-        metrics = Metrics(lambda: {"pending_rows": committer.pending} | store.stats(), counters)
         notifier = Notifier()
+        metrics = Metrics(
+            lambda: {"pending_rows": committer.pending, "waiting_requests": notifier.waiting} | store.stats(), counters
+        )
 
         def committed(rows: int, seconds: float) -> None:
             metrics.observe_commit(rows, seconds)

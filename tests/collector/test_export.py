@@ -67,8 +67,10 @@ def test_bad_queries_are_400(app: App, params: dict[str, str], text: str) -> Non
     assert r.status_code == 400 and text in r.json()["error"]
 
 
-def test_every_message_exactly_once_while_ingest_goes_on(collector: Collector) -> None:
-    """On the real server: senders and a puller on their own connections, concurrently."""
+@pytest.mark.parametrize("wait", [None, "0.3"])
+def test_every_message_exactly_once_while_ingest_goes_on(collector: Collector, wait: str | None) -> None:
+    """On the real server: senders and a puller on their own connections, concurrently (the puller's
+    empty pages held by `wait`, or not)."""
     senders, batches, per_batch = 4, 40, 20
     sent: set[str] = set()
     lock = threading.Lock()
@@ -95,6 +97,8 @@ def test_every_message_exactly_once_while_ingest_goes_on(collector: Collector) -
             assert time.monotonic() < deadline, f"pulled {len(pulled)} messages before the deadline"
             finished = done.is_set()
             params: dict[str, Any] = {"limit": 37, **({"cursor": cursor} if cursor else {})}
+            if wait:
+                params["wait"] = wait
             r = client.get(collector.url + "/v1/export", params=params)
             lines = r.text.splitlines()
             pulled += [httpx.Response(200, content=x).json()["messageId"] for x in lines]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +90,27 @@ def test_erasure_on_one_collector_holds_against_a_sender_on_another(collector_fa
     assert eraser.export(userId="rita") == [] and other.export(userId="rita") == []
     left = {m.get("anonymousId") for m in eraser.export()}
     assert linked and not (left & linked), sorted(left & linked)[:5]
+
+
+def test_a_waiting_export_on_one_collector_sees_what_another_stores(collector_factory: Any, postgres_url: str) -> None:  # noqa: F811
+    """The notification path works across collectors: a commit elsewhere wakes nobody here, the waiter
+    looks at the store every half second."""
+    reader, writer = (collector_factory("--db", postgres_url) for _ in range(2))
+    cursor = reader.export_page().headers["Footfall-Cursor"]
+    got: list[httpx.Response] = []
+    waiter = threading.Thread(target=lambda: got.append(reader.export_page(cursor=cursor, wait="30")))
+    waiter.start()
+
+    def waiting() -> bool:
+        metrics = httpx.get(reader.url + "/metrics", headers={"Authorization": f"Bearer {reader.export_token}"})
+        return "footfall_waiting_requests 1.0" in metrics.text
+
+    deadline = time.monotonic() + 30
+    while not waiting():  # so the message is stored while the export waits on the other collector
+        assert time.monotonic() < deadline, "the export never waited"
+        time.sleep(0.05)
+    assert writer.send([{"type": "track", "event": "E", "userId": "u", "messageId": "elsewhere"}]).status_code == 200
+    waiter.join(60)
+    assert not waiter.is_alive()
+    # the wait was 30 s: the page came with the message, not empty at the end of the wait
+    assert [json.loads(x)["messageId"] for x in got[0].text.splitlines()] == ["elsewhere"]
