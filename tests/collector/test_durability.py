@@ -12,24 +12,30 @@ import httpx
 from tests.conftest import Collector
 
 
+def send_until(c: Collector, stop: threading.Event, prefix: str, acknowledged: list[str]) -> None:
+    """Send batches of 10 until `stop`, adding what the collector acknowledged; an HTTP error ends it."""
+    with httpx.Client(auth=(c.server_key, ""), timeout=30) as client:
+        n = 0
+        while not stop.is_set():
+            batch = [
+                {"type": "track", "event": "e", "userId": "u", "messageId": f"{prefix}-{n}-{i}"} for i in range(10)
+            ]
+            n += 1
+            r = client.post(c.url + "/v1/batch", json={"batch": batch})
+            if r.status_code == 200:
+                acknowledged.extend(m["messageId"] for m in batch)
+
+
 def test_acknowledged_messages_survive_sigkill(collector_factory: Any) -> None:
     c: Collector = collector_factory()
     acknowledged: list[str] = []
     stop = threading.Event()
 
     def send(worker: int) -> None:
-        with httpx.Client(auth=(c.server_key, ""), timeout=5) as client:
-            n = 0
-            while not stop.is_set():
-                batch = [{"type": "track", "event": "e", "userId": "u", "messageId": f"w{worker}-{n}-{i}"}
-                         for i in range(10)]  # fmt: skip
-                n += 1
-                try:
-                    r = client.post(c.url + "/v1/batch", json={"batch": batch})
-                except httpx.HTTPError:
-                    return  # the collector died under us: this batch was never acknowledged
-                if r.status_code == 200:
-                    acknowledged.extend(m["messageId"] for m in batch)
+        try:
+            send_until(c, stop, f"w{worker}", acknowledged)
+        except httpx.HTTPError:
+            return  # the collector died under us: this batch was never acknowledged
 
     threads = [threading.Thread(target=send, args=(w,)) for w in range(4)]
     for t in threads:
@@ -95,21 +101,12 @@ def test_sigterm_under_load_answers_what_it_took_and_exits_cleanly(collector_fac
     stop = threading.Event()
 
     def send(worker: int) -> None:
-        with httpx.Client(auth=(c.server_key, ""), timeout=30) as client:
-            n = 0
-            while not stop.is_set():
-                batch = [{"type": "track", "event": "e", "userId": "u", "messageId": f"t{worker}-{n}-{i}"}
-                         for i in range(10)]  # fmt: skip
-                n += 1
-                try:
-                    r = client.post(c.url + "/v1/batch", json={"batch": batch})
-                except httpx.ConnectError:
-                    return  # no longer accepting: never taken, so never acknowledged
-                except httpx.HTTPError as exc:
-                    unanswered.append(f"{type(exc).__name__}: {exc}")
-                    return
-                if r.status_code == 200:
-                    acknowledged.extend(m["messageId"] for m in batch)
+        try:
+            send_until(c, stop, f"t{worker}", acknowledged)
+        except httpx.ConnectError:
+            return  # no longer accepting: never taken, so never acknowledged
+        except httpx.HTTPError as exc:
+            unanswered.append(f"{type(exc).__name__}: {exc}")
 
     threads = [threading.Thread(target=send, args=(w,)) for w in range(4)]
     for t in threads:

@@ -17,10 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tests.conftest import Collector
-from tests.js.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.js.conftest import browser, context, page, playwright  # the browser, set up once for all suites
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -77,31 +76,6 @@ def run_example(tmp_path: Path) -> Iterator[Callable[..., Program]]:
         program.stop()
 
 
-@pytest.fixture(scope="package")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context()
-    yield ctx
-    ctx.close()
-
-
-@pytest.fixture
-def page(context: BrowserContext) -> Iterator[Page]:
-    """A page of a fresh browser context; the test fails if the page throws anything."""
-    p = context.new_page()
-    errors: list[str] = []
-    p.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield p
-    assert errors == [], f"the page threw: {errors}"
-
-
 def wait_for(
     collector: Collector, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 15
 ) -> list[dict[str, Any]]:
@@ -121,3 +95,6 @@ def profile(collector: Collector, user_id: str) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     answer: dict[str, Any] = json.loads(r.text)
     return answer
+
+
+__all__ = ["browser", "context", "page", "playwright"]
