@@ -49,7 +49,8 @@ class Graph:
             links.append(Link(msg.anonymous_id, user, "identify" if isinstance(msg, Identify) else "message", received))
         if isinstance(msg, Identify):
             for name, value in list(msg.traits.items())[:MAX_TRAITS]:
-                traits.append(Trait(user, name[:255], _encode(value), timestamp))
+                if "\x00" not in name:  # a trait name is a text column: no NUL in it
+                    traits.append(Trait(user, name[:255], _encode(value), timestamp))
         return links, traits
 
     def remember(self, links: list[Link]) -> None:

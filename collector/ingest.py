@@ -339,4 +339,4 @@ def _sniff_ids(raw: bytes) -> tuple[str | None, str | None, str | None]:
     if not isinstance(obj, dict):
         return None, None, None
     found = [obj.get(key) for key in ("messageId", "userId", "anonymousId")]
-    return tuple(v if isinstance(v, str) else None for v in found)  # type: ignore[return-value]
+    return tuple(v if isinstance(v, str) and "\x00" not in v else None for v in found)  # type: ignore[return-value]

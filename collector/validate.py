@@ -152,6 +152,8 @@ def _check_number(name: str, value: Any) -> None:
 
 
 def _check_id(name: str, value: str) -> None:
+    if "\x00" in value:  # a text column cannot hold it (PostgreSQL refuses the whole commit)
+        raise Invalid(f"`{name}` holds a NUL character")
     if value.strip().lower() in JUNK_IDS:
         raise Invalid(f"`{name}` is {value!r}, which is not an ID")
     if len(value) > MAX_ID_LENGTH:
@@ -159,6 +161,8 @@ def _check_id(name: str, value: str) -> None:
 
 
 def _check_name(name: str, value: str) -> None:
+    if "\x00" in value:
+        raise Invalid(f"`{name}` holds a NUL character")
     if not value.strip():
         raise Invalid(f"`{name}` is empty")
     if len(value) > MAX_NAME_LENGTH:

@@ -119,6 +119,11 @@ class GroupCommitter:
         try:
             inserted = await self.store.write(combined)
         except Exception as exc:
+            if len(group) > 1:  # one request's rows may be what failed: the others must not fail with it
+                log.warning("commit of %d requests failed (%s); writing them one by one", len(group), exc)
+                for one in group:
+                    await self._write([one])
+                return
             log.exception("commit of %d messages failed", len(combined.messages))
             self.failure = f"{type(exc).__name__}: {exc}"
             self.failing_since = self.failing_since or time.time()

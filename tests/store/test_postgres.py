@@ -114,3 +114,18 @@ def test_a_waiting_export_on_one_collector_sees_what_another_stores(collector_fa
     assert not waiter.is_alive()
     # the wait was 30 s: the page came with the message, not empty at the end of the wait
     assert [json.loads(x)["messageId"] for x in got[0].text.splitlines()] == ["elsewhere"]
+
+
+def test_a_nul_character_is_rejected_not_a_failed_commit(collector_factory: Any, postgres_url: str) -> None:  # noqa: F811
+    """A NUL in a text column once failed every commit on PostgreSQL, with everyone's requests in it."""
+    c: Collector = collector_factory("--db", postgres_url)
+    poisoned = [{"type": "track", "event": "a\u0000b", "userId": "u"},
+                {"type": "track", "event": "", "userId": "x\u0000"},  # rejected, and its IDs unreadable as text
+                {"type": "identify", "userId": "u", "traits": {"n\u0000": 1, "plan": "pro"}},
+                {"type": "track", "event": "fine", "userId": "u", "messageId": "fine"}]  # fmt: skip
+    r = c.send(poisoned)
+    assert r.status_code == 200, r.text
+    assert [x["index"] for x in r.json()["rejected"]] == [0, 1] and "NUL" in r.json()["rejected"][0]["reason"]
+    assert "fine" in {m["messageId"] for m in c.export()}
+    assert httpx.get(c.url + "/healthz").json()["status"] == "ok"
+    assert c.admin_get("/v1/profiles/u").json()["traits"]["plan"]["value"] == "pro"
