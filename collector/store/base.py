@@ -94,6 +94,11 @@ class WriteBatch:
         users |= {t.user_id for t in self.traits} | {link.user_id for link in self.links + self.guarded_links}
         return {user_hash(user): user for user in users}
 
+    def new_users(self) -> set[str]:
+        """The userIds this batch's messages, traits and links name (each is a user from now on)."""
+        users = {m.user_id for m in self.messages if m.user_id is not None} | {t.user_id for t in self.traits}
+        return users | {link.user_id for link in self.links + self.guarded_links}
+
     def without_users(self, users: Collection[str]) -> WriteBatch:
         """This batch less every row of these users (suppressed while the batch waited for its commit)."""
         gone = set(users)

@@ -90,6 +90,7 @@ MIGRATIONS: list[str] = [
     """,
     """
     ALTER TABLE messages ADD COLUMN source text;
+    ALTER TABLE links ADD COLUMN guarded boolean NOT NULL DEFAULT false;
     CREATE TABLE sources (
         name text PRIMARY KEY,
         kind text NOT NULL,
@@ -184,6 +185,10 @@ class PostgresStore(sql_.SharedReads):
                 await conn.executemany(
                     sql_.insert_guarded_link(STYLE), sql_.guarded_link_rows(STYLE, batch.guarded_links)
                 )
+            users = batch.new_users()
+            if users:  # an ID that becomes a user keeps no link a browser made from it
+                q = Query(STYLE)
+                await conn.execute(sql_.drop_guarded_links_from(q, users), *q.values)
             return inserted
 
     async def suppress(self, user_hash: str, at: int) -> None:

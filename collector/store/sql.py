@@ -178,16 +178,24 @@ def insert_guarded_link(style: Style) -> str:
     """A link from browser traffic: not written if `from_id` is an identified user. Executed with
     `guarded_link_row`'s values."""
     if style == "numbered":
-        values, again = "$1::text, $2::text, $3::text, $4::bigint", "$1::text"
+        values, again, yes = "$1::text, $2::text, $3::text, $4::bigint", "$1::text", "true"
     else:
-        values, again = "?, ?, ?, ?", "?"
+        values, again, yes = "?, ?, ?, ?", "?", "1"
     return (
-        f"INSERT INTO links (from_id, user_id, kind, linked_at) SELECT {values}"
+        f"INSERT INTO links (from_id, user_id, kind, linked_at, guarded) SELECT {values}, {yes}"
         f" WHERE NOT EXISTS (SELECT 1 FROM messages WHERE user_id = {again})"
         f" AND NOT EXISTS (SELECT 1 FROM traits WHERE user_id = {again})"
         f" AND NOT EXISTS (SELECT 1 FROM links WHERE user_id = {again})"
         " ON CONFLICT (from_id) DO NOTHING"
     )
+
+
+def drop_guarded_links_from(q: Query, users: Collection[str]) -> str:
+    """Links a browser made from IDs that are users now: a browser may link only an anonymous visitor's ID,
+    and an ID it linked before its owner signed up (an e-mail address, say) must not pull that person's
+    history into someone else's."""
+    guarded = "guarded" if q.style == "numbered" else "guarded = 1"
+    return f"DELETE FROM links WHERE {guarded} AND {q.among('from_id', users)}"
 
 
 def guarded_link_rows(style: Style, links: list[Link]) -> list[tuple[object, ...]]:

@@ -97,6 +97,9 @@ MIGRATIONS: list[str] = [
         revoked_at INTEGER
     ) WITHOUT ROWID;
     """,
+    """
+    ALTER TABLE links ADD COLUMN guarded INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 log = logging.getLogger("footfall.store")
@@ -247,6 +250,10 @@ class SqliteStore(sql_.SharedReads):
                 await conn.executemany(
                     sql_.insert_guarded_link(STYLE), sql_.guarded_link_rows(STYLE, batch.guarded_links)
                 )
+            users = batch.new_users()
+            if users:  # an ID that becomes a user keeps no link a browser made from it
+                q = Query(STYLE)
+                await conn.execute(sql_.drop_guarded_links_from(q, users), q.values)
         return inserted
 
     async def suppress(self, user_hash: str, at: int) -> None:

@@ -121,3 +121,24 @@ def httpx_delete(c: Collector, path: str) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     result: dict[str, Any] = r.json()
     return result
+
+
+def test_an_id_linked_before_its_owner_signs_up_is_not_theirs(collector: Collector) -> None:
+    """Found in review: linking a guessable ID (an e-mail address) before it became a user pulled that
+    person's later history into the stranger's account."""
+    c = collector
+    assert (
+        _browser(c, [{"type": "identify", "anonymousId": "alice@example.com", "userId": "mallory"}]).status_code == 200
+    )
+    assert _owner_of(c, "alice@example.com") == "mallory"  # an anonymous ID then: allowed
+    me = {"anonymousId": "anon-alice-1", "userId": "alice@example.com"}
+    order = {"order_id": "o1", "total": 99, "currency": "USD"}
+    alice = [{"type": "page", "anonymousId": "anon-alice-1", "messageId": "secret-page"},
+             {"type": "identify", **me, "traits": {"phone": "555"}},
+             {"type": "track", "event": "Order Completed", **me, "messageId": "alice-order", "properties": order}]  # fmt: skip
+    assert _browser(c, alice).status_code == 200
+    assert _owner_of(c, "alice@example.com") is None  # a user now: the browser's link from it is gone
+    assert {m["messageId"] for m in c.export(userId="mallory")}.isdisjoint({"secret-page", "alice-order"})
+    assert c.admin_get("/v1/profiles/alice@example.com").json()["userId"] == "alice@example.com"
+    assert "alice@example.com" not in httpx_delete(c, "/v1/users/mallory")["ids"]
+    assert "alice-order" in {m["messageId"] for m in c.export(userId="alice@example.com")}

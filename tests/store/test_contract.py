@@ -209,3 +209,14 @@ async def test_end_positions_give_only_what_comes_later(store: Store) -> None:
     await store.write(WriteBatch([msg("b")], [QuarantineRow(6, "worse", b"[]", None)]))
     assert [r.body for r in await store.read_messages(messages_end, 10, ExportFilter())] == [b'{"messageId":"b"}']
     assert [r.reason for r in await store.read_quarantine(quarantine_end, 10)] == ["worse"]
+
+
+async def test_a_guarded_link_goes_when_its_from_id_becomes_a_user(store: Store) -> None:
+    await store.write(WriteBatch(guarded_links=[Link("bob@example.com", "mallory", "identify", 1),
+                                                Link("carol@example.com", "mallory", "identify", 1)]))  # fmt: skip
+    assert await owner(store, "bob@example.com") == "mallory"
+    await store.write(WriteBatch([msg("bob-1", user="bob@example.com")]))  # bob signs up
+    await store.write(WriteBatch(links=[Link("anon-c", "carol@example.com", "identify", 2)]))  # carol, by a server
+    assert await owner(store, "bob@example.com") is None and await owner(store, "carol@example.com") is None
+    assert await linked_ids(store, "mallory") == {"mallory"}
+    assert await owner(store, "anon-c") == "carol@example.com"
