@@ -133,9 +133,11 @@ def test_an_id_linked_before_its_owner_signs_up_is_not_theirs(collector: Collect
     assert _owner_of(c, "alice@example.com") == "mallory"  # an anonymous ID then: allowed
     me = {"anonymousId": "anon-alice-1", "userId": "alice@example.com"}
     order = {"order_id": "o1", "total": 99, "currency": "USD"}
-    alice = [{"type": "page", "anonymousId": "anon-alice-1", "messageId": "secret-page"},
-             {"type": "identify", **me, "traits": {"phone": "555"}},
-             {"type": "track", "event": "Order Completed", **me, "messageId": "alice-order", "properties": order}]  # fmt: skip
+    alice = [
+        {"type": "page", "anonymousId": "anon-alice-1", "messageId": "secret-page"},
+        {"type": "identify", **me, "traits": {"phone": "555"}},
+        {"type": "track", "event": "Order Completed", **me, "messageId": "alice-order", "properties": order},
+    ]
     assert _browser(c, alice).status_code == 200
     assert _owner_of(c, "alice@example.com") is None  # a user now: the browser's link from it is gone
     assert {m["messageId"] for m in c.export(userId="mallory")}.isdisjoint({"secret-page", "alice-order"})
