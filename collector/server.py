@@ -70,6 +70,11 @@ def bounded_protocol(max_head: int, timeout: float) -> type[HttpToolsProtocol]:
             if self._head_timer is not None:
                 self._head_timer.cancel()
                 self._head_timer = None
+            # Headers that came in one read (or pipelined after another request) are counted here too.
+            size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+            if size > max_head:
+                self._refuse(431, b"Request Header Fields Too Large", f"headers over {max_head} bytes")
+                return
             super().on_headers_complete()
             if self._draining and self.cycle is not None:
                 self.cycle.keep_alive = False  # served, then closed: the server is shutting down

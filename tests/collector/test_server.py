@@ -68,3 +68,15 @@ def test_an_aborted_upload_is_not_logged_as_an_error(collector: Collector) -> No
     collector.send([{"type": "track", "event": "sentinel", "userId": "u"}])  # logged after the abort, if at all
     log = collector.log()
     assert "Traceback" not in log and "ERROR" not in log, log[-2000:]
+
+
+def test_huge_headers_in_one_write_or_pipelined_are_a_431_too(collector: Collector) -> None:
+    """Found in review: the limit was counted per read, so headers that arrived in one read passed."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 120_000 + b"\r\n\r\n"
+    with _connect(collector) as sock:
+        sock.sendall(request)
+        assert _read_all(sock).startswith(b"HTTP/1.1 431 ")
+    with _connect(collector) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + request)  # the second, pipelined
+        answer = _read_all(sock)
+    assert b"HTTP/1.1 431 " in answer  # the connection is refused as a whole, and closed
