@@ -15,9 +15,14 @@ def _connect(c: Collector) -> socket.socket:
 
 
 def _read_all(sock: socket.socket) -> bytes:
+    """What the server sent until it closed; b"RESET" if it reset the connection before anything came
+    (a server that closes while the client's bytes are still unread resets it)."""
     chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except ConnectionResetError:
+        return b"".join(chunks) or b"RESET"
     return b"".join(chunks)
 
 
@@ -75,8 +80,9 @@ def test_huge_headers_in_one_write_or_pipelined_are_a_431_too(collector: Collect
     request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 120_000 + b"\r\n\r\n"
     with _connect(collector) as sock:
         sock.sendall(request)
-        assert _read_all(sock).startswith(b"HTTP/1.1 431 ")
+        answer = _read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 431 ") or answer == b"RESET", answer[:100]
     with _connect(collector) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + request)  # the second, pipelined
         answer = _read_all(sock)
-    assert b"HTTP/1.1 431 " in answer  # the connection is refused as a whole, and closed
+    assert b"HTTP/1.1 431 " in answer or answer == b"RESET", answer[:100]  # refused as a whole, and closed
