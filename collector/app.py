@@ -155,6 +155,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/import", ingest.batch_endpoint, methods=["POST"]),
         Route("/v1/{type:str}", cors.preflight, methods=["OPTIONS"]),
         Route("/", pages.home, methods=["GET"]),
+        Route("/live", pages.to_live, methods=["GET"]),  # a relative redirect: the scheme stays the proxy's
         Mount("/live", app=live),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),

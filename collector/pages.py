@@ -16,6 +16,7 @@ slow watcher costs a bounded amount, and a slow watcher only falls behind its ow
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import html
 import json
@@ -31,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from collector.enrich.network import parse_ip
 from collector.graph import owner
 from collector.http import HTTPError, runtime
 from collector.profiles import build_profile
@@ -44,13 +46,19 @@ MIN_INTERVAL = 0.25  # seconds between two looks at the store
 HEARTBEAT_SECONDS = 15.0
 
 
-def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+def _base_url(request: Request, rt: Runtime) -> str:
+    """This collector's URL as the client sees it: behind a trusted proxy, with the proxy's scheme."""
+    base = str(request.base_url).rstrip("/")
+    proto = request.headers.get("x-forwarded-proto")
+    peer = parse_ip(request.client.host) if request.client else None
+    if proto in ("http", "https") and peer is not None and any(peer in net for net in rt.settings.trusted_networks):
+        base = proto + base[base.index(":") :]
+    return base
 
 
 async def home(request: Request) -> Response:
     rt = runtime(request)
-    base = _base_url(request)
+    base = _base_url(request, rt)
     snippet = f'<script async src="{base}/footfall.js" data-write-key="{rt.settings.write_key}"></script>'
     ok = rt.committer.failure is None
     page = (STATIC / "home.html").read_text()
@@ -65,8 +73,19 @@ async def home(request: Request) -> Response:
     return HTMLResponse(page, status_code=200 if ok else 503)
 
 
+def _token_mark(token: str) -> str:
+    """What the session keeps: a hash of the export token it was opened with, so that a new token (after
+    a leak, say) ends every session opened with the old one."""
+    return hashlib.sha256(b"footfall-live-session:" + token.encode()).hexdigest()
+
+
 def _signed_in(request: Request) -> bool:
-    return request.session.get("live") is True
+    mark = request.session.get("live")
+    return isinstance(mark, str) and hmac.compare_digest(mark, _token_mark(runtime(request).settings.export_token))
+
+
+async def to_live(request: Request) -> Response:
+    return RedirectResponse("/live/", status_code=307)
 
 
 async def live_page(request: Request) -> Response:
@@ -83,15 +102,15 @@ async def login(request: Request) -> Response:
         body = b""
     given = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]  # a urlencoded form, no more
     if given and hmac.compare_digest(given.encode(), rt.settings.export_token.encode()):
-        request.session["live"] = True
-        return RedirectResponse("/live", status_code=303)
+        request.session["live"] = _token_mark(rt.settings.export_token)
+        return RedirectResponse("/live/", status_code=303)
     page = (STATIC / "live_login.html").read_text().replace("{{error}}", "That is not this collector's export token.")
     return HTMLResponse(page, status_code=401)
 
 
 async def logout(request: Request) -> Response:
     request.session.clear()
-    return RedirectResponse("/live", status_code=303)
+    return RedirectResponse("/live/", status_code=303)
 
 
 def _refused() -> Response:

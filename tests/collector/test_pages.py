@@ -1,0 +1,38 @@
+"""The page at `/` and the live view's server side (pages.py), on the real server; the browser tests are in
+tests/js/test_live_view.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import Collector
+
+
+def test_behind_a_trusted_proxy_the_snippet_and_redirects_keep_https(collector_factory: Any) -> None:
+    """Found in review: behind nginx (TLS) the snippet said http:// and /live redirected to http://."""
+    c: Collector = collector_factory("--trusted-proxies", "127.0.0.1")
+    proxied = {"Host": "collect.example.com", "X-Forwarded-Proto": "https"}
+    home = httpx.get(c.url + "/", headers=proxied)
+    assert "https://collect.example.com/footfall.js" in home.text
+    live = httpx.get(c.url + "/live", headers=proxied)
+    assert live.status_code == 307 and live.headers["location"] == "/live/"  # relative: the scheme stays
+    untrusted = collector_factory()  # without a trusted proxy, the header is not believed
+    assert "http://collect.example.com/footfall.js" in httpx.get(untrusted.url + "/", headers=proxied).text
+
+
+def test_a_new_export_token_ends_the_live_sessions_of_the_old(collector_factory: Any, tmp_path: Path) -> None:
+    """Found in review: a live-view session outlived a rotation of a leaked token."""
+    data = tmp_path / "d"
+    old = collector_factory("--export-token", "ex_old_token_1234", data_dir=data)
+    with httpx.Client(base_url=old.url) as browser:
+        assert browser.post("/live/login", data={"token": "ex_old_token_1234"}).status_code == 303
+        old.send([{"type": "identify", "userId": "u-x", "traits": {"a": 1}}])
+        assert browser.get("/live/profile/u-x").status_code == 200
+        cookie = browser.cookies.get("ff_live")
+    old.stop()
+    new = collector_factory("--export-token", "ex_new_token_5678", data_dir=data, port=old.port)
+    with httpx.Client(base_url=new.url, cookies={"ff_live": cookie or ""}) as browser:
+        assert browser.get("/live/profile/u-x").status_code == 401
