@@ -74,7 +74,7 @@ async def export_endpoint(request: Request) -> Response:
     rt.metrics.pulls.labels("export").inc()
     q = request.query_params
     where = export_filter(q)
-    after = rt.cursors.position_after(q)
+    after = rt.cursors.position_after(q, "export")
     limit = parse_limit(q, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
     user_id = q.get("userId")
     if user_id is not None:  # the user's own messages and those of every ID linked to them
@@ -90,7 +90,8 @@ async def export_endpoint(request: Request) -> Response:
         rows = await rt.store.read_messages(after, limit, where)
     last = rows[-1].position if rows else after
     return ndjson_response(
-        (row.body for row in rows), {CURSOR_HEADER: rt.cursors.encode_position(last), COUNT_HEADER: str(len(rows))}
+        (row.body for row in rows),
+        {CURSOR_HEADER: rt.cursors.encode_position(last, "export"), COUNT_HEADER: str(len(rows))},
     )
 
 
@@ -98,7 +99,7 @@ async def quarantine_endpoint(request: Request) -> Response:
     """Rejected messages with their reasons, NDJSON, resumable like the export."""
     rt = require_admin(request, "quarantine")
     rt.metrics.pulls.labels("quarantine").inc()
-    after = rt.cursors.position_after(request.query_params)
+    after = rt.cursors.position_after(request.query_params, "quarantine")
     limit = parse_limit(request.query_params, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
     rows = await rt.store.read_quarantine(after, limit)
     lines = (
@@ -107,4 +108,6 @@ async def quarantine_endpoint(request: Request) -> Response:
         )
         for row in rows
     )
-    return ndjson_response(lines, {CURSOR_HEADER: rt.cursors.encode_position(rows[-1].position if rows else after)})
+    return ndjson_response(
+        lines, {CURSOR_HEADER: rt.cursors.encode_position(rows[-1].position if rows else after, "quarantine")}
+    )

@@ -20,7 +20,9 @@ from collector.store.base import BEGINNING, Position
 
 CURSOR_HEADER = "Footfall-Cursor"
 COUNT_HEADER = "Footfall-Count"
-_POSITION = "v1:"
+# Each pull's cursors have a prefix of their own: a cursor of one pull is not one of another's.
+STREAMS = {"export": "v1:", "quarantine": "q1:", "links": "l1:"}
+Stream = str
 _USER = "u1:"
 _FOREIGN = "`cursor` is not one this collector gave out (pass the Footfall-Cursor header back as is)"
 SALT = "footfall.cursor"
@@ -47,11 +49,11 @@ class Cursors:
             raise HTTPError(400, _FOREIGN)
         return text[len(prefix) :]
 
-    def encode_position(self, position: Position) -> str:
-        return self._pack(_POSITION + ".".join(str(part) for part in position))
+    def encode_position(self, position: Position, stream: Stream) -> str:
+        return self._pack(STREAMS[stream] + ".".join(str(part) for part in position))
 
-    def decode_position(self, cursor: str) -> Position:
-        parts = self._unpack(cursor, _POSITION).split(".")
+    def decode_position(self, cursor: str, stream: Stream) -> Position:
+        parts = self._unpack(cursor, STREAMS[stream]).split(".")
         if parts == [""]:
             return BEGINNING
         if all(part.isascii() and part.isdecimal() and len(part) <= 18 for part in parts):
@@ -64,9 +66,9 @@ class Cursors:
     def decode_user(self, cursor: str) -> str:
         return self._unpack(cursor, _USER)
 
-    def position_after(self, query: QueryParams) -> Position:
-        """Where a position-ordered pull starts: after the `cursor` given, or at the beginning."""
-        return self.decode_position(query["cursor"]) if "cursor" in query else BEGINNING
+    def position_after(self, query: QueryParams, stream: Stream) -> Position:
+        """Where a position-ordered pull (`stream`) starts: after the `cursor` given, or at the beginning."""
+        return self.decode_position(query["cursor"], stream) if "cursor" in query else BEGINNING
 
 
 def parse_limit(query: QueryParams, *, default: int, maximum: int) -> int:

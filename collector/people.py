@@ -55,11 +55,13 @@ async def links_endpoint(request: Request) -> Response:
     """The identity graph's links, NDJSON, in the order they were made, resumable like the export."""
     rt = require_admin(request)
     rt.metrics.pulls.labels("links").inc()
-    after = rt.cursors.position_after(request.query_params)
+    after = rt.cursors.position_after(request.query_params, "links")
     limit = parse_limit(request.query_params, default=MAX_LINKS_PAGE, maximum=MAX_LINKS_PAGE)
     rows = await rt.store.read_links(after, limit)
     lines = (
         _encode({"fromId": link.from_id, "userId": link.user_id, "kind": link.kind, "linkedAt": iso_ms(link.linked_at)})
         for _, link in rows
     )
-    return ndjson_response(lines, {CURSOR_HEADER: rt.cursors.encode_position(rows[-1].position if rows else after)})
+    return ndjson_response(
+        lines, {CURSOR_HEADER: rt.cursors.encode_position(rows[-1].position if rows else after, "links")}
+    )

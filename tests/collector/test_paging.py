@@ -73,3 +73,15 @@ def test_cursors_survive_a_secret_rotation_and_not_a_foreign_secret(collector_fa
     rotated.stop()
     foreign = collector_factory("--cookie-secret", "someone-else", data_dir=tmp_path / "d")
     assert foreign.admin_get("/v1/export", cursor=cursor).status_code == 400
+
+
+def test_a_cursor_of_one_pull_is_refused_by_another(collector: Collector) -> None:
+    """Found in review: a quarantine or links cursor given to the export started it at the wrong place."""
+    _fill(collector, 3)
+    collector.send([{"type": "identify", "anonymousId": "a", "userId": "u"}, {"type": "track", "event": ""}])
+    cursors = {path: collector.admin_get(path, limit=1).headers["Footfall-Cursor"]
+               for path in ("/v1/export", "/v1/quarantine", "/v1/links")}  # fmt: skip
+    for given, cursor in cursors.items():
+        for path in cursors:
+            status = collector.admin_get(path, cursor=cursor).status_code
+            assert status == (200 if path == given else 400), (given, path)
