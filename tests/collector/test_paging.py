@@ -52,7 +52,8 @@ def test_forged_or_edited_cursors_are_refused(collector: Collector, path: str) -
     first = collector.admin_get(path, limit=1)
     good = first.headers["Footfall-Cursor"]
     assert collector.admin_get(path, cursor=good).status_code == 200
-    edited = good[:-1] + ("A" if good[-1] != "A" else "B")
+    # a character inside the signature (the last one of base64 may carry only padding bits)
+    edited = good[:-5] + ("A" if good[-5] != "A" else "B") + good[-4:]
     assert collector.admin_get(path, cursor=edited).status_code == 400
 
 
