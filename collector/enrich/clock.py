@@ -53,15 +53,14 @@ def correct_time(
 
     `times` are the message's own, as validation read them; `batch_sent_at` the envelope's `sentAt`.
     `historical`: an imported file's line, whose `timestamp` is when it happened (a collector's export
-    has corrected it already): no skew correction, and an `originalTimestamp` it has is kept.
+    has corrected it already): no skew correction, and `originalTimestamp` is left as the line has it.
     """
     msg.received_at = received_iso
     if times.happened is None:
         msg.timestamp = received_iso
         return received
     happened = times.happened
-    if historical:
-        msg.original_timestamp = msg.original_timestamp or msg.timestamp
+    if historical:  # the line's own fields stay as they are
         sent_at = None
     else:
         msg.original_timestamp = msg.timestamp or msg.original_timestamp
