@@ -38,7 +38,7 @@ from collector.config import Settings
 from collector.enrich import Enricher, to_ms
 from collector.graph import Graph
 from collector.http import HTTPError, json_response, runtime
-from collector.ingest import ImportAnswer, Stages, import_chunk
+from collector.ingest import REFUSED, ImportAnswer, Stages, import_chunk
 from collector.receive import header_write_key
 from collector.store.base import WriteBatch
 from collector.store.group_commit import GroupCommitter, StoreUnavailable
@@ -320,7 +320,6 @@ class Importer:
         retention_days: int,
         *,
         on_chunk: Callable[[ImportAnswer], None] | None = None,
-        pause: float = 0.0,
     ) -> None:
         self.stages = stages
         self.source = source
@@ -328,7 +327,6 @@ class Importer:
         self.summary = Summary()
         self.file: str | None = None  # named in the rejections, when several files are imported
         self.on_chunk = on_chunk
-        self.pause = pause  # seconds between two commits, as a share of the commit's time
         self._aged: IO[bytes] | None = None
 
     async def feed(self, lines: list[Line]) -> None:
@@ -340,14 +338,13 @@ class Importer:
                 self._reject(number, None, str(item))
             else:
                 good.append((number, item))
-        started = asyncio.get_running_loop().time()
         answer = await import_chunk(self.stages, self.source, good, expire_before=self.expire_before)
         s.accepted += answer.accepted
         s.duplicates += answer.duplicates
         s.dropped += answer.dropped
         s.refused += answer.refused
         for r in answer.rejected:
-            if r.reason != "this userId was erased and is suppressed":
+            if r.reason != REFUSED:  # counted as refused above
                 self._reject(r.index, r.message_id, r.reason)
         if answer.aged:
             if self._aged is None:
@@ -356,8 +353,6 @@ class Importer:
             self._aged.write(len(frame).to_bytes(4, "big") + frame)
         if self.on_chunk is not None:
             self.on_chunk(answer)
-        if self.pause:  # give the store back: a collector writing to the same SQLite file gets its turn
-            await asyncio.sleep(self.pause * (asyncio.get_running_loop().time() - started))
 
     def _reject(self, line: int, message_id: str | None, reason: str) -> None:
         self.summary.rejected += 1
@@ -422,7 +417,7 @@ def file_format(path: Path, given: str | None) -> str:
     if given:
         return given
     name = path.name.lower().removesuffix(".gz")
-    return "csv" if name.endswith((".csv", ".tsv")) else "ndjson"
+    return "csv" if name.endswith(".csv") else "ndjson"
 
 
 def file_lines(raw: IO[bytes], fmt: str, mapping: CsvMapping | None) -> Iterator[Line]:
@@ -448,11 +443,6 @@ def file_lines(raw: IO[bytes], fmt: str, mapping: CsvMapping | None) -> Iterator
     yield from splitter.end()
 
 
-# SQLite: between two commits of an import, pause this share of the commit's time, so that a collector
-# running on the same file (whose writer waits in SQLite's busy handler meanwhile) gets the write lock.
-SQLITE_PAUSE = 0.5
-
-
 def run_import(
     settings: Settings, files: Iterable[Path], *, fmt: str | None, mapping: CsvMapping, source: str
 ) -> Summary:
@@ -471,7 +461,6 @@ def run_import(
         enricher = Enricher(settings)
         try:
             stages = Stages(enricher, Graph(await store.read_suppressed()), committer, Counter())
-            sqlite = settings.db_url.startswith("sqlite")
             total = sum(p.stat().st_size for p in paths)
             with tqdm(total=total, unit="B", unit_scale=True, desc="imported", file=sys.stderr, disable=None) as bar:
                 at: list[Any] = [0, None]  # bytes of the files done, the file being read
@@ -479,13 +468,7 @@ def run_import(
                 def progress(answer: ImportAnswer) -> None:
                     bar.update(at[0] + at[1].tell() - bar.n)
 
-                importer = Importer(
-                    stages,
-                    source,
-                    settings.anonymous_retention_days,
-                    on_chunk=progress,
-                    pause=SQLITE_PAUSE if sqlite else 0.0,
-                )
+                importer = Importer(stages, source, settings.anonymous_retention_days, on_chunk=progress)
                 for path in paths:
                     importer.file = str(path) if len(paths) > 1 else None
                     with path.open("rb") as raw:
