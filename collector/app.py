@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from collector import cors, erasure, export, ingest, pages, people, retention, sources
+from collector import cors, erasure, export, imports, ingest, pages, people, retention, sources
 from collector.config import Settings
 from collector.enrich import Enricher
 from collector.graph import Graph
@@ -153,6 +153,7 @@ def create_app(settings: Settings) -> Starlette:
     routes += [Route(f"/v1/{t}", ingest.single_endpoint(t), methods=["POST"]) for t in MESSAGE_TYPES]
     routes += [
         Route("/v1/import", ingest.batch_endpoint, methods=["POST"]),
+        Route("/v1/import/stream", imports.stream_endpoint, methods=["POST"]),
         Route("/v1/{type:str}", cors.preflight, methods=["OPTIONS"]),
         Route("/", pages.home, methods=["GET"]),
         Route("/live", pages.to_live, methods=["GET"]),  # a relative redirect: the scheme stays the proxy's

@@ -280,6 +280,91 @@ def expire_command(config_file: Path | None, as_of: datetime | None, dry_run: bo
     )
 
 
+IMPORT_SETTINGS = STORE_SETTINGS | {
+    "anonymous_retention_days": "Anonymous messages older than this many days are not imported (unless their "
+    "anonymousId is linked to a user).",
+    "enrich": "Device, location, bot and campaign facts from each message's own context.",
+    "geoip_db": "MaxMind City or Country .mmdb file for locations (from each message's context.ip).",
+    "ip_policy": "What is stored of a message's context.ip: truncate, keep or drop.",
+    "bots": "Messages of bots (by their context.userAgent): keep (flagged) or drop.",
+}
+
+
+@main.command("import", short_help="Import files of messages (NDJSON, or CSV with a mapping) into the store.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["ndjson", "csv"]),
+    default=None,
+    help="The files' format. [default: csv for *.csv and *.csv.gz, else ndjson]",
+)
+@click.option("--source", default="import", show_default=True, help="Source name the messages are stored with.")
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV: a TOML file saying which column is what (the keys of the options below; "
+    '[properties] and [traits] tables of NAME = "COLUMN[:TYPE]").',
+)
+@click.option(
+    "--type",
+    "msg_type",
+    type=click.Choice(["track", "page", "screen", "identify", "group", "alias"]),
+    default=None,
+    help="CSV: the messages' type. [default: track with --event or --event-column, else identify]",
+)
+@click.option("--event", default=None, help="CSV: the event name of every row (track).")
+@click.option("--event-column", default=None, help="CSV: the column holding each row's event name.")
+@click.option("--user-id-column", default=None, help="CSV: the column holding the userId.")
+@click.option("--anonymous-id-column", default=None, help="CSV: the column holding the anonymousId.")
+@click.option("--message-id-column", default=None, help="CSV: the column holding the messageId (else one is derived).")
+@click.option("--timestamp-column", default=None, help="CSV: the column holding when it happened (ISO 8601, zone).")
+@click.option("--group-id-column", default=None, help="CSV: the column holding the groupId (group).")
+@click.option(
+    "--property",
+    "properties",
+    multiple=True,
+    help="CSV: NAME[=COLUMN[:TYPE]], repeatable: a property from a column (TYPE: auto, string, number, boolean, "
+    "json). [default: every column not used above]",
+)
+@click.option("--trait", "traits", multiple=True, help="CSV: NAME[=COLUMN[:TYPE]], repeatable: a trait (identify).")
+@settings_options(IMPORT_SETTINGS)
+def import_command(config_file: Path | None, files: tuple[Path, ...], fmt: str | None, **kwargs: Any) -> None:
+    """Import FILES of messages into the store, through the same validation, identity, enrichment and
+    storage as live messages: NDJSON (one Segment-spec message a line, as `footfall export` writes them) or
+    CSV with a header row and a mapping; gzip or not.
+
+    Each message keeps its own time; receivedAt is the time of the import. Lines without a messageId get one
+    derived from their content, so importing a file again (or again after an interruption) stores nothing
+    twice. Works on the store directly, whether or not the collector is running.
+    """
+    from collector.imports import CsvMapping, load_mapping, parse_pairs, run_import
+
+    flags, opts = split_settings(kwargs)
+    settings = build_settings(config_file, flags)
+    try:
+        mapping = load_mapping(opts["mapping"]) if opts["mapping"] else CsvMapping()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    for name, flag in (("type", "msg_type"), ("event", "event"), ("event_column", "event_column"),
+                       ("user_id", "user_id_column"), ("anonymous_id", "anonymous_id_column"),
+                       ("message_id", "message_id_column"), ("timestamp", "timestamp_column"),
+                       ("group_id", "group_id_column")):  # fmt: skip
+        if opts[flag]:
+            setattr(mapping, name, opts[flag])
+    mapping.properties |= parse_pairs(opts["properties"])
+    mapping.traits |= parse_pairs(opts["traits"])
+    try:
+        mapping.check()
+        summary = run_import(settings, files, fmt=fmt, mapping=mapping, source=opts["source"])
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(summary.text())
+    if summary.error:
+        raise click.ClickException("the import stopped before the end; run it again to import the rest")
+
+
 @main.command("erase", short_help="Erase a user's data through a running collector.")
 @click.argument("user_id")
 @click.option("--suppress", is_flag=True, help="Also refuse this user's messages from now on (kept as a hash).")

@@ -3,13 +3,17 @@
 `_ingest` reads as those five steps. Each message that falls out on the way is answered for: rejected
 (with its reason, and kept in the quarantine), refused (its user was erased and is suppressed), or
 dropped (a bot, under `--bots drop`). The answer is sent only after the request's rows are committed.
+
+The steps after receive need no request: `import_chunk` runs them for lines of a file (`imports.py`), as
+server traffic with no cookies, on `Stages` that the running collector or `footfall import` holds.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,13 +24,13 @@ from starlette.responses import Response
 
 from collector import enrich, identify
 from collector.cors import cors_headers, origin_allowed
-from collector.enrich import RequestFacts, device
+from collector.enrich import Enricher, RequestFacts, device
 from collector.graph import Graph
 from collector.http import HTTPError, json_response, runtime
 from collector.receive import Envelope, header_write_key, parse_batch, parse_single, read_body
 from collector.runtime import Runtime
 from collector.store.base import WriteBatch, user_hash
-from collector.store.group_commit import StoreUnavailable
+from collector.store.group_commit import GroupCommitter, StoreUnavailable
 from collector.types import AnyMessage, QuarantineRow, Rejection, Source, SourceKind, StoredMessage
 from collector.validate import Invalid, MessageTimes, check, decode
 
@@ -37,6 +41,23 @@ MAX_QUARANTINED_PER_REQUEST = 100
 MAX_LISTED_REJECTIONS = 100
 MAX_REASON = 300  # characters of one rejection's reason
 REFUSED = "this userId was erased and is suppressed"
+# Names the messageIds derived for imported lines that have none (uuid5 of the line's canonical JSON).
+IMPORT_NAMESPACE = uuid.UUID("6f1d1f0e-5c1a-4e8b-9a7e-0f00f0f1a11e")
+
+
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """What validate, identify, enrich and store need beyond the messages: the running collector's, or
+    those `footfall import` opens on the store."""
+
+    enricher: Enricher
+    graph: Graph
+    committer: GroupCommitter
+    counters: Counter[str]
+
+    @classmethod
+    def of(cls, rt: Runtime) -> Stages:
+        return cls(rt.enricher, rt.graph, rt.committer, rt.counters)
 
 
 async def batch_endpoint(request: Request) -> Response:
@@ -76,14 +97,20 @@ async def _handle(request: Request, rt: Runtime, implied_type: str | None) -> Re
     if refused is not None:
         rt.counters["rate_limited"] += 1
         raise HTTPError(429, refused.message, headers | {"Retry-After": str(refused.retry_after)})
+    stages = Stages.of(rt)
     answer = _Answer(implied_type, datetime.now(UTC), rt.graph, source.name, browser=kind == "browser")
-    valid = _validate(envelope.messages, implied_type, kind, answer)
-    anonymous_id = _identify(request, rt, kind, envelope, valid, answer)
-    _enrich(rt, valid, envelope, facts, answer)
+    valid = _validate(envelope.messages, range(len(envelope.messages)), implied_type, kind, answer)
+    _refuse_suppressed(stages, valid, answer)
+    anonymous_id = _identify_browser(request, rt, kind, envelope, valid)
+    _enrich(stages.enricher, valid, envelope, facts, answer)
     if anonymous_id is not None:  # made before the commit: nothing may fail after it
         https = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
         cookie = rt.cookies.header(anonymous_id, https=https)
-    new_ids = await _store(rt, answer.batch, headers)
+    try:
+        new_ids = await _store(stages, answer.batch)
+    except StoreUnavailable as exc:
+        headers["Retry-After"] = "5"
+        raise HTTPError(503, f"{exc}; nothing from this request was stored, retry it", headers) from None
     if anonymous_id is not None:
         headers["Set-Cookie"] = cookie
     if kind == "browser":
@@ -93,6 +120,24 @@ async def _handle(request: Request, rt: Runtime, implied_type: str | None) -> Re
     response = answer.response(new_ids, anonymous_id, headers)
     rt.metrics.outcomes(implied_type or "batch", source.name, answer.outcomes, answer.rejection_reasons)
     return response
+
+
+async def import_chunk(
+    stages: Stages, source: str, lines: Sequence[tuple[int, bytes]], *, expire_before: int
+) -> ImportAnswer:
+    """Lines of an imported file (line number, one message's JSON) through validate, identify, enrich and
+    store, as server traffic: IDs and context as the lines give them, each line's own time kept (no skew
+    correction), `receivedAt` now. A line without a messageId gets one derived from its content, so a file
+    imported again stores nothing twice. Anonymous messages that happened before `expire_before` (ms) are
+    not stored: they are handed back in `aged` (stored later only if their anonymousId turns out linked).
+    Rejected lines are answered with their line numbers, not quarantined (the file holds them).
+    Raises StoreUnavailable if the commit fails."""
+    answer = ImportAnswer(None, datetime.now(UTC), stages.graph, source, browser=False, expire_before=expire_before)
+    valid = _validate([raw for _, raw in lines], [number for number, _ in lines], None, "server", answer)
+    _refuse_suppressed(stages, valid, answer)
+    _enrich(stages.enricher, valid, Envelope([]), RequestFacts("server", None, None), answer, historical=True)
+    answer.settle(await _store(stages, answer.batch))
+    return answer
 
 
 # --- receive --------------------------------------------------------------------------------------------
@@ -132,10 +177,13 @@ class _Valid:
     times: MessageTimes
 
 
-def _validate(raws: list[bytes], implied_type: str | None, kind: SourceKind, answer: _Answer) -> list[_Valid]:
-    """Each message's JSON against its type's struct, then the rules; the others are rejected."""
+def _validate(
+    raws: list[bytes], indexes: Sequence[int], implied_type: str | None, kind: SourceKind, answer: _Answer
+) -> list[_Valid]:
+    """Each message's JSON against its type's struct, then the rules; the others are rejected. `indexes`:
+    what each message is called in the answer (its place in the batch, or its line in a file)."""
     valid = []
-    for index, raw in enumerate(raws):
+    for index, raw in zip(indexes, raws, strict=True):
         msg = None
         try:
             msg = decode(raw, implied_type=implied_type)
@@ -146,20 +194,23 @@ def _validate(raws: list[bytes], implied_type: str | None, kind: SourceKind, ans
 
 
 # --- identify -------------------------------------------------------------------------------------------
-def _identify(
-    request: Request, rt: Runtime, kind: SourceKind, envelope: Envelope, valid: list[_Valid], answer: _Answer
-) -> str | None:
-    """Refuse messages of suppressed (erased) users; for browser traffic, the anonymousId in force
-    (identify.py's rules), set on every message."""
-    if rt.graph.suppressed:
+def _refuse_suppressed(stages: Stages, valid: list[_Valid], answer: _Answer) -> None:
+    """Refuse messages of suppressed (erased) users."""
+    if stages.graph.suppressed:
         kept = []
         for item in valid:
-            if rt.graph.is_suppressed(item.msg.user_id):
+            if stages.graph.is_suppressed(item.msg.user_id):
                 answer.refuse(item.index, item.msg.message_id)
-                rt.counters["suppressed"] += 1
+                stages.counters["suppressed"] += 1
             else:
                 kept.append(item)
         valid[:] = kept
+
+
+def _identify_browser(
+    request: Request, rt: Runtime, kind: SourceKind, envelope: Envelope, valid: list[_Valid]
+) -> str | None:
+    """For browser traffic, the anonymousId in force (identify.py's rules), set on every message."""
     if kind != "browser" or not valid:
         return None
     messages = [item.msg for item in valid]
@@ -170,19 +221,30 @@ def _identify(
 
 
 # --- enrich ---------------------------------------------------------------------------------------------
-def _enrich(rt: Runtime, valid: list[_Valid], envelope: Envelope, facts: RequestFacts, answer: _Answer) -> None:
-    """Time, device, location, campaign; then each message that is kept becomes the rows to store."""
+def _enrich(
+    enricher: Enricher,
+    valid: list[_Valid],
+    envelope: Envelope,
+    facts: RequestFacts,
+    answer: _Answer,
+    *,
+    historical: bool = False,
+) -> None:
+    """Time, device, location, campaign; then each message that is kept becomes the rows to store.
+    `historical`: lines of an imported file (their own times; messageIds derived from their content)."""
     browser = facts.kind == "browser"
     batch_sent_at = enrich.envelope_sent_at(envelope.sent_at)
-    fresh_ids = _new_ids(len(valid))
+    fresh_ids = _new_ids(0 if historical else len(valid))
     for item in valid:
         msg = item.msg
+        if historical and msg.message_id is None:
+            msg.message_id = derived_message_id(item.raw)  # before anything changes the message
         happened = enrich.correct_time(
-            msg, item.times, answer.received, answer.received_iso, batch_sent_at, browser=browser
+            msg, item.times, answer.received, answer.received_iso, batch_sent_at, browser=browser, historical=historical
         )
         if envelope.context:
             msg.context = {**envelope.context, **msg.context}
-        if not rt.enricher.enrich(msg, facts):
+        if not enricher.enrich(msg, facts):
             answer.dropped += 1
             continue
         if envelope.integrations:
@@ -193,17 +255,14 @@ def _enrich(rt: Runtime, valid: list[_Valid], envelope: Envelope, facts: Request
 
 
 # --- store ----------------------------------------------------------------------------------------------
-async def _store(rt: Runtime, batch: WriteBatch, headers: dict[str, str]) -> set[str]:
-    """Commit the request's rows (shared with other requests' in one group commit); the new messageIds."""
+async def _store(stages: Stages, batch: WriteBatch) -> set[str]:
+    """Commit the rows (shared with other requests' in one group commit); the new messageIds. Raises
+    StoreUnavailable if the commit failed (nothing of the batch is stored then)."""
     if not len(batch):
         return set()
-    try:
-        new_ids = await rt.committer.submit(batch)
-    except StoreUnavailable as exc:
-        headers["Retry-After"] = "5"
-        raise HTTPError(503, f"{exc}; nothing from this request was stored, retry it", headers) from None
-    rt.graph.remember(batch.links)
-    rt.graph.remember(batch.guarded_links)  # written, or refused for good: either way, not to try again
+    new_ids = await stages.committer.submit(batch)
+    stages.graph.remember(batch.links)
+    stages.graph.remember(batch.guarded_links)  # written, or refused for good: either way, not to try again
     return new_ids
 
 
@@ -226,19 +285,23 @@ class _Answer:
     refused: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)  # for the metrics, once answered
     indexes: list[int] = field(default_factory=list)  # of each message in `batch.messages`
+    accepted: int = 0  # once settled: messages stored, duplicates included
+    duplicates: int = 0
 
     def __post_init__(self) -> None:
         self.received_ms = enrich.to_ms(self.received)
         self.received_iso = enrich.iso(self.received)
 
+    def where(self, index: int) -> str:
+        return f"batch[{index}]: " if self.implied_type is None else ""
+
     def reject(self, index: int, raw: bytes, reason: str, message_id: str | None) -> None:
         """Rejected, and kept in the quarantine with its reason (unless its user is suppressed)."""
         ids = _sniff_ids(raw)
         message_id = message_id or ids[0]
-        where = f"batch[{index}]: " if self.implied_type is None else ""
-        reason = (where + reason)[:MAX_REASON]
+        reason = (self.where(index) + reason)[:MAX_REASON]
         self.rejected.append(Rejection(index, message_id, reason))
-        if len(self.batch.quarantine) >= MAX_QUARANTINED_PER_REQUEST:
+        if len(self.batch.quarantine) >= self.max_quarantined:
             return  # rejected and answered, not kept: one request may not fill the disk with them
         if not self.graph.is_suppressed(ids[1]):  # an erased user's messages are not kept, not even bad ones
             self.batch.quarantine.append(QuarantineRow(self.received_ms, reason, raw, message_id, ids[1], ids[2]))
@@ -251,23 +314,13 @@ class _Answer:
     def rejection_reasons(self) -> list[str]:
         return [r.reason for r in self.rejected if r.reason != REFUSED]
 
+    max_quarantined = MAX_QUARANTINED_PER_REQUEST
+
     def add(self, index: int, msg: AnyMessage, timestamp: int) -> None:
         """A message to store, with the identity links and traits it makes."""
         assert msg.message_id is not None
         self.indexes.append(index)
-        self.batch.messages.append(
-            StoredMessage(
-                msg.message_id,
-                msg.__struct_config__.tag,  # type: ignore[arg-type]
-                getattr(msg, "event", None),
-                msg.user_id,
-                msg.anonymous_id,
-                timestamp,
-                self.received_ms,
-                _encode(msg),
-                self.source,
-            )
-        )
+        self.batch.messages.append(self._row(msg, timestamp))
         links, traits = self.graph.updates(msg, timestamp, self.received_ms, browser=self.browser)
         if self.browser:
             self.batch.guarded_links += links
@@ -275,7 +328,22 @@ class _Answer:
             self.batch.links += links
         self.batch.traits += traits
 
-    def response(self, new_ids: set[str], anonymous_id: str | None, headers: dict[str, str]) -> Response:
+    def _row(self, msg: AnyMessage, timestamp: int) -> StoredMessage:
+        assert msg.message_id is not None
+        return StoredMessage(
+            msg.message_id,
+            msg.__struct_config__.tag,  # type: ignore[arg-type]
+            getattr(msg, "event", None),
+            msg.user_id,
+            msg.anonymous_id,
+            timestamp,
+            self.received_ms,
+            _encode(msg),
+            self.source,
+        )
+
+    def settle(self, new_ids: set[str]) -> None:
+        """Once committed: what became of the messages (`accepted`, `duplicates`, `outcomes`)."""
         stored = self.batch.messages
         if self.batch.refused_users:
             # Left out by the store: their user was suppressed (erased, maybe by another collector) while
@@ -285,10 +353,21 @@ class _Answer:
             for i in sorted(late):
                 self.refuse(self.indexes[i], stored[i].message_id)
             stored = [m for i, m in enumerate(stored) if i not in late]
+        self.accepted, self.duplicates = len(stored), len(stored) - len(new_ids)
+        self.outcomes = {
+            "accepted": len(new_ids),
+            "duplicate": self.duplicates,
+            "rejected": len(self.rejected) - self.refused,
+            "dropped_bot": self.dropped,
+            "refused": self.refused,
+        }
+
+    def response(self, new_ids: set[str], anonymous_id: str | None, headers: dict[str, str]) -> Response:
+        self.settle(new_ids)
         result: dict[str, Any] = {
             "success": not self.rejected,
-            "accepted": len(stored),
-            "duplicates": len(stored) - len(new_ids),
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
             "dropped": self.dropped,
             "rejected": [
                 {"index": r.index, "messageId": r.message_id, "reason": r.reason}
@@ -296,19 +375,42 @@ class _Answer:
             ],
             "anonymousId": anonymous_id,
         }
-        self.outcomes = {
-            "accepted": len(new_ids),
-            "duplicate": len(stored) - len(new_ids),
-            "rejected": len(self.rejected) - self.refused,
-            "dropped_bot": self.dropped,
-            "refused": self.refused,
-        }
         if len(self.rejected) > MAX_LISTED_REJECTIONS:
             result["rejectedCount"] = len(self.rejected)  # only the first ones are listed
         if self.warning:
             result["warning"] = self.warning
-        status = 400 if self.rejected and not stored and not self.dropped else 200
+        status = 400 if self.rejected and not self.accepted and not self.dropped else 200
         return json_response(result, status, headers)
+
+
+@dataclass
+class ImportAnswer(_Answer):
+    """What becomes of one chunk of an imported file's lines. `index` is the line number; rejected lines
+    are reported, not quarantined; anonymous messages from before `expire_before` (ms) go to `aged`."""
+
+    expire_before: int = 0
+    aged: list[StoredMessage] = field(default_factory=list)
+
+    max_quarantined = 0
+
+    def where(self, index: int) -> str:
+        return ""
+
+    def add(self, index: int, msg: AnyMessage, timestamp: int) -> None:
+        if msg.user_id is None and timestamp < self.expire_before:  # (it makes no links or traits)
+            self.aged.append(self._row(msg, timestamp))
+        else:
+            super().add(index, msg, timestamp)
+
+
+def derived_message_id(raw: bytes) -> str:
+    """A stable messageId for an imported line that has none: a UUID (version 5) of the line's JSON with
+    its keys sorted, so the same line gives the same ID however it is spaced or ordered."""
+    try:
+        canonical = msgspec.json.encode(msgspec.json.decode(raw), order="sorted")
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # it decoded once; be safe anyway
+        canonical = raw
+    return str(uuid.uuid5(IMPORT_NAMESPACE, canonical.decode("utf-8", "replace")))
 
 
 def _backend_on_browser_key(user_agent: str | None) -> str | None:

@@ -47,18 +47,24 @@ def correct_time(
     batch_sent_at: datetime | None,
     *,
     browser: bool = False,
+    historical: bool = False,
 ) -> datetime:
     """Set receivedAt/originalTimestamp/timestamp on `msg`; return the corrected event time.
 
     `times` are the message's own, as validation read them; `batch_sent_at` the envelope's `sentAt`.
+    `historical`: an imported file's line, whose `timestamp` is when it happened (a collector's export
+    has corrected it already): no skew correction, and `originalTimestamp` is left as the line has it.
     """
     msg.received_at = received_iso
     if times.happened is None:
         msg.timestamp = received_iso
         return received
-    msg.original_timestamp = msg.timestamp or msg.original_timestamp
     happened = times.happened
-    sent_at = times.sent_at or batch_sent_at
+    if historical:  # the line's own fields stay as they are
+        sent_at = None
+    else:
+        msg.original_timestamp = msg.timestamp or msg.original_timestamp
+        sent_at = times.sent_at or batch_sent_at
     if sent_at is not None:
         with contextlib.suppress(OverflowError):  # times at the ends of the calendar: no correction
             happened = received - (sent_at - happened)

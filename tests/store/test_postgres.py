@@ -129,3 +129,27 @@ def test_a_nul_character_is_rejected_not_a_failed_commit(collector_factory: Any,
     assert "fine" in {m["messageId"] for m in c.export()}
     assert httpx.get(c.url + "/healthz").json()["status"] == "ok"
     assert c.admin_get("/v1/profiles/u").json()["traits"]["plan"]["value"] == "pro"
+
+
+def test_moving_up_from_sqlite_export_then_import_into_postgresql(
+    collector_factory: Any,
+    postgres_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """What the README gives as the way to move up: export from the SQLite collector, `footfall import` into
+    PostgreSQL while a collector runs on it; the same messages and profiles there, and again nothing twice."""
+    from tests.collector.conftest import footfall
+    from tests.collector.test_imports import comparable, counts, send_variety
+
+    old: Collector = collector_factory()
+    send_variety(old)
+    out = tmp_path / "events.ndjson"
+    done = footfall("export", "--url", old.url, "--export-token", old.export_token, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    new: Collector = collector_factory("--db", postgres_url)
+    for expected_new in (7, 0):
+        done = footfall("import", "--db", postgres_url, str(out), timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert counts(done.stdout)["stored"] == expected_new and counts(done.stdout)["rejected"] == 0
+    assert comparable(new.export()) == comparable(old.export())
+    assert new.admin_get("/v1/profiles/buyer").json() == old.admin_get("/v1/profiles/buyer").json()
