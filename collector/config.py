@@ -101,15 +101,17 @@ class Settings:
         default=False,
     )
     rate_limit_per_ip: int = _help(
-        "Requests a second from one client IP with the browser key, in the long run (0: no limit). "
-        "Over it, 429 with Retry-After.",
+        "Tokens a second for one client address (an IPv6 /64) without a server key: a request costs one, and one "
+        "more per 20 messages (0: no limit). Over it, 429 with Retry-After.",
         default=100,
     )
     rate_limit_per_ip_burst: int = _help(
         "Requests one client IP may send at once before the limit applies.", default=400
     )
     rate_limit_per_key: int = _help(
-        "Requests a second with one write key, browser or server, in the long run (0: no limit).", default=0
+        "Tokens a second for each server key (a request costs one, and one more per 20 messages; never applied "
+        "to a browser key, which is public) (0: no limit).",
+        default=0,
     )
     rate_limit_per_key_burst: int = _help("Requests with one write key at once before the limit applies.", default=1000)
     max_header_bytes: int = _help(

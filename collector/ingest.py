@@ -27,6 +27,7 @@ from collector.cors import cors_headers, origin_allowed
 from collector.enrich import Enricher, RequestFacts, device
 from collector.graph import Graph
 from collector.http import HTTPError, json_response, runtime
+from collector.ratelimit import Refusal
 from collector.receive import Envelope, header_write_key, parse_batch, parse_single, read_body
 from collector.runtime import Runtime
 from collector.store.base import WriteBatch, user_hash
@@ -83,20 +84,42 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
     return response
 
 
+def _header_source_kind(request: Request, rt: Runtime) -> str | None:
+    """The kind of the write key in the headers or the query, if one is there (the body is not read yet)."""
+    try:
+        key = header_write_key(request)
+    except HTTPError:
+        return None
+    source = rt.sources.lookup(key)
+    return source.kind if source is not None else None
+
+
+def _limit(rt: Runtime, refused: Refusal | None, headers: dict[str, str]) -> None:
+    if refused is not None:
+        rt.counters["rate_limited"] += 1
+        raise HTTPError(429, refused.message, headers | {"Retry-After": str(refused.retry_after)})
+
+
 async def _handle(request: Request, rt: Runtime, implied_type: str | None) -> Response:
     headers = cors_headers(request)
     if rt.committer.pending > rt.settings.max_pending_rows:  # the store is behind: before reading the body
         rt.counters["backpressure"] += 1
         behind = f"the store is behind ({rt.committer.pending} rows wait for their commit); retry shortly"
         raise HTTPError(503, behind, headers | {"Retry-After": "2"})
+    peer = request.client.host if request.client else None
+    # Before the body is read (so that failing requests count too): one token for the request, from the
+    # client address unless a server key came in the headers.
+    _limit(
+        rt,
+        rt.limits.check_address(
+            _header_source_kind(request, rt), rt.enricher.facts("browser", peer, request.headers).ip
+        ),
+        headers,
+    )
     envelope, source, write_key = await _receive(request, rt, implied_type, headers)
     kind = source.kind
-    peer = request.client.host if request.client else None
     facts = rt.enricher.facts(kind, peer, request.headers)
-    refused = rt.limits.check(kind, write_key, facts.ip)
-    if refused is not None:
-        rt.counters["rate_limited"] += 1
-        raise HTTPError(429, refused.message, headers | {"Retry-After": str(refused.retry_after)})
+    _limit(rt, rt.limits.check(kind, write_key, facts.ip, messages=len(envelope.messages)), headers)
     stages = Stages.of(rt)
     answer = _Answer(implied_type, datetime.now(UTC), rt.graph, source.name, browser=kind == "browser")
     valid = _validate(envelope.messages, range(len(envelope.messages)), implied_type, kind, answer)

@@ -7,6 +7,7 @@ so a flood of new addresses costs bounded memory.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict
@@ -18,6 +19,14 @@ from collector.enrich.network import IPAddress
 from collector.types import SourceKind
 
 MAX_KEYS = 100_000
+MESSAGES_PER_TOKEN = 20  # a request costs a token, and one more for every 20 messages in it
+
+
+def _client(ip: IPAddress) -> object:
+    """What a bucket is kept for: an IPv4 address, or an IPv6 address's /64 (what one host is given)."""
+    if ip.version == 6:
+        return ipaddress.ip_network(f"{ip}/64", strict=False)
+    return ip
 
 
 class TokenBuckets:
@@ -30,16 +39,18 @@ class TokenBuckets:
         self.clock = clock
         self._buckets: OrderedDict[object, tuple[float, float]] = OrderedDict()  # key -> (tokens, when)
 
-    def take(self, key: object) -> float:
-        """Take a token for `key`: 0.0 if there was one, else the seconds until there will be."""
+    def take(self, key: object, count: float = 1.0) -> float:
+        """Take `count` tokens for `key`: 0.0 if there were enough, else the seconds until there will be
+        (a count over the burst is taken as the whole burst: such a request waits for a full bucket)."""
         now = self.clock()
+        count = min(count, self.burst)
         tokens, then = self._buckets.pop(key, (self.burst, now))
         tokens = min(self.burst, tokens + (now - then) * self.rate)
-        if tokens >= 1.0:
-            tokens -= 1.0
+        if tokens >= count:
+            tokens -= count
             wait = 0.0
         else:
-            wait = (1.0 - tokens) / self.rate
+            wait = (count - tokens) / self.rate
         self._buckets[key] = (tokens, now)
         if len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
@@ -60,14 +71,25 @@ class RateLimits:
         self.per_ip = TokenBuckets(s.rate_limit_per_ip, s.rate_limit_per_ip_burst) if s.rate_limit_per_ip else None
         self.per_key = TokenBuckets(s.rate_limit_per_key, s.rate_limit_per_key_burst) if s.rate_limit_per_key else None
 
-    def check(self, kind: SourceKind, write_key: str, ip: IPAddress | None) -> Refusal | None:
-        """None if the request may go on; else why not and when to retry."""
-        if self.per_ip is not None and kind == "browser" and ip is not None:
-            wait = self.per_ip.take(ip)
+    def check_address(self, kind: str | None, ip: IPAddress | None) -> Refusal | None:
+        """Before the body is read: a token for the request from its client address (not for a request
+        whose headers carry a server key), so that requests that fail later count too."""
+        if self.per_ip is None or kind == "server" or ip is None:
+            return None
+        wait = self.per_ip.take(_client(ip))
+        return _refusal(wait, "from this client address", "rate_limit_per_ip", self.per_ip) if wait else None
+
+    def check(self, kind: SourceKind, write_key: str, ip: IPAddress | None, *, messages: int = 0) -> Refusal | None:
+        """Once the body is read: one more token for every MESSAGES_PER_TOKEN messages in it, from the client
+        address (browser keys) and from the write key (server keys, when a limit is set). None if the
+        request may go on; else why not and when to retry."""
+        extra = messages // MESSAGES_PER_TOKEN
+        if self.per_ip is not None and kind == "browser" and ip is not None and extra:
+            wait = self.per_ip.take(_client(ip), extra)
             if wait:
                 return _refusal(wait, "from this client address", "rate_limit_per_ip", self.per_ip)
-        if self.per_key is not None:
-            wait = self.per_key.take(write_key)
+        if self.per_key is not None and kind == "server":  # a browser key is public: limiting it lets anyone
+            wait = self.per_key.take(write_key, 1 + extra)  # block every visitor of the site
             if wait:
                 return _refusal(wait, "with this write key", "rate_limit_per_key", self.per_key)
         return None
