@@ -277,6 +277,11 @@ def validate(s: Settings) -> None:
             ipaddress.ip_network(proxy, strict=False)
         except ValueError:
             raise ConfigError(f"Setting 'trusted_proxies' has value {proxy!r}: not an IP address or network.") from None
+    if s.cookie_samesite == "none" and not s.allowed_origins:
+        raise ConfigError(
+            "Setting 'cookie_samesite' is 'none' but 'allowed_origins' is empty: the ID cookie would go with "
+            "requests from any website, which could read a visitor's anonymousId. List your sites' origins."
+        )
     for origin in s.allowed_origins:
         if "://" not in origin or origin.endswith("/"):
             raise ConfigError(

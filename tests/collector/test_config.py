@@ -38,6 +38,7 @@ def test_precedence_defaults_file_env_flags(tmp_path: Path) -> None:
         ({"FOOTFALL_TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, "'proxy.local': not an IP"),
         ({"FOOTFALL_ALLOWED_ORIGINS": "https://shop.example/"}, "no path"),
         ({"FOOTFALL_ANONYMOUS_RETENTION_DAYS": "0"}, "must be >= 1"),
+        ({"FOOTFALL_COOKIE_SAMESITE": "none"}, "'allowed_origins' is empty"),  # found in review
     ],
 )
 def test_errors_name_the_setting(environ: dict[str, str], text: str) -> None:

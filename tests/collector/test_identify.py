@@ -121,6 +121,6 @@ def test_server_key_keeps_ids_and_sets_no_cookie(app: App) -> None:
 
 
 def test_samesite_none_adds_secure(app_factory: Callable[..., App]) -> None:
-    a = app_factory(cookie_samesite="none", cookie_domain="example.com")
+    a = app_factory(cookie_samesite="none", cookie_domain="example.com", allowed_origins=("https://shop.example.com",))
     attrs = browser_send(a, "x").headers["set-cookie"]
     assert "SameSite=none" in attrs and "Secure" in attrs and "Domain=example.com" in attrs

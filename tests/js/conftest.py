@@ -138,7 +138,7 @@ def page(context: BrowserContext) -> Iterator[Page]:
 @pytest.fixture
 def ff(collector_factory: Any, site: Site) -> Collector:
     """A collector that sets a cross-site cookie, wired into the site's script tag."""
-    c: Collector = collector_factory("--cookie-samesite", "none")
+    c: Collector = collector_factory("--cookie-samesite", "none", "--allowed-origins", site.url)
     site.collector_url = c.url
     site.attrs = {}
     return c
