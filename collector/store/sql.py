@@ -67,18 +67,30 @@ def delete_rows_of(q: Query, table: str, key: str, ids: Collection[str], limit: 
     )
 
 
+def naming_patterns(ids: Collection[str]) -> list[str]:
+    """How a message's bytes name one of `ids`: as the value of userId, anonymousId or previousId."""
+    return sorted(
+        f'"{key}"{colon}{json.dumps(some_id, ensure_ascii=False)}'
+        for some_id in ids
+        for key in ("userId", "anonymousId", "previousId")
+        for colon in (":", ": ")
+    )
+
+
 def quarantine_naming(q: Query, ids: Collection[str]) -> str:
-    """Quarantined messages whose IDs could not be read (so no ID column is set) but whose bytes hold one
-    of `ids` as a JSON string."""
+    """Quarantined messages whose IDs could not be read (so no ID column is set) but whose bytes name one
+    of `ids` as userId, anonymousId or previousId (not just anywhere: a user called "track" must not take
+    every unreadable message with them)."""
+    patterns = naming_patterns(ids)
     if q.style == "numbered":
         holds = (
-            f"EXISTS (SELECT 1 FROM unnest({q.bind(sorted(ids))}::text[]) AS i(id)"
-            " WHERE position(convert_to('\"' || i.id || '\"', 'UTF8') in payload) > 0)"
+            f"EXISTS (SELECT 1 FROM unnest({q.bind(patterns)}::text[]) AS p(text)"
+            " WHERE position(convert_to(p.text, 'UTF8') in payload) > 0)"
         )
     else:
         holds = (
-            f"EXISTS (SELECT 1 FROM json_each({q.bind(json.dumps(sorted(ids)))})"
-            """ WHERE instr(payload, CAST('"' || value || '"' AS BLOB)) > 0)"""
+            f"EXISTS (SELECT 1 FROM json_each({q.bind(json.dumps(patterns))})"
+            " WHERE instr(payload, CAST(value AS BLOB)) > 0)"
         )
     return f"user_id IS NULL AND anonymous_id IS NULL AND {holds}"
 

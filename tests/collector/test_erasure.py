@@ -109,3 +109,15 @@ def httpx_delete(c: Collector, path: str) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     result: dict[str, Any] = r.json()
     return result
+
+
+def test_erasing_a_user_named_like_a_word_keeps_other_unreadable_messages(collector: Collector) -> None:
+    """Found in review: a quarantined message was erased when its bytes held the userId anywhere."""
+    import httpx
+
+    for body in (b'{"batch":[{"type":"track","event":"","userId":"track","x":"\xff"}]}',
+                 b'{"batch":[{"type":"track","event":"track","userId":"someone","x":"\xff"}]}'):  # fmt: skip
+        httpx.post(collector.url + "/v1/batch", content=body, auth=(collector.server_key, ""))
+    assert len(collector.admin_get("/v1/quarantine").text.splitlines()) == 2
+    assert httpx_delete(collector, "/v1/users/track")["quarantine"] == 1  # the one that names the user
+    assert len(collector.admin_get("/v1/quarantine").text.splitlines()) == 1
