@@ -12,18 +12,30 @@ import logging
 import re
 import time
 from typing import Any
+from urllib.parse import unquote_plus
 
 from collector.config import IpPolicy
 from collector.enrich.network import parse_ip, stored_ip
 
 # The browser key is public, but the server key may be sent the same way by a careless backend; neither
-# belongs in a log file.
-_QUERY_SECRET = re.compile(r"(?i)((?:^|[?&])writeKey=)[^&#\s]*")
+# belongs in a log file. Nor do the IDs of people (in admin paths and queries) or cursors (which carry them).
+_HIDDEN_PARAMS = {"writekey", "userid", "id", "cursor", "anonymousid", "token"}
+_PERSON_PATHS = re.compile(r"^(/v1/profiles/|/v1/users/|/live/profile/)[^?#]+")
 
 
 def redact_query(path: str) -> str:
-    """`path` with the value of every `writeKey` query parameter replaced."""
-    return _QUERY_SECRET.sub(r"\1[redacted]", path)
+    """`path` with people's IDs and the values of secret or personal query parameters replaced (the
+    parameter names compared as decoded, so `write%4Bey` is caught too)."""
+    base, _, query = path.partition("?")
+    base = _PERSON_PATHS.sub(r"\1[redacted]", base)
+    if not query:
+        return base
+    parts = []
+    for part in re.split("[&;]", query):
+        name, eq, _value = part.partition("=")
+        hidden = unquote_plus(name).strip().lower() in _HIDDEN_PARAMS
+        parts.append(f"{name}=[redacted]" if hidden and eq else part)
+    return base + "?" + "&".join(parts)
 
 
 def redact_client(client: str, policy: IpPolicy) -> str:

@@ -41,3 +41,18 @@ def test_json_logs_are_one_object_a_line_and_hold_no_secret(collector_factory: A
     text = c.log()
     for secret in (c.server_key, c.export_token, "cookie-secret", "u@example.com"):  # the browser key is public
         assert secret not in text
+
+
+def test_logged_paths_hold_no_keys_and_no_ids_of_people() -> None:
+    """Found in review: encoded parameter names, `;` separators and admin paths let keys and IDs through."""
+    from collector.logs import redact_query
+
+    assert redact_query("/v1/track?write%4Bey=sk_secret&x=1") == "/v1/track?write%4Bey=[redacted]&x=1"
+    assert redact_query("/v1/track?x=1;writeKey=sk_secret") == "/v1/track?x=1&writeKey=[redacted]"
+    assert redact_query("/v1/profiles/alice%40example.com") == "/v1/profiles/[redacted]"
+    assert redact_query("/v1/users/bob?suppress=true") == "/v1/users/[redacted]?suppress=true"
+    assert redact_query("/live/events?id=ada&type=track") == "/live/events?id=[redacted]&type=track"
+    assert (
+        redact_query("/v1/export?userId=a&limit=3&cursor=djE6")
+        == "/v1/export?userId=[redacted]&limit=3&cursor=[redacted]"
+    )
