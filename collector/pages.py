@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import html
 import json
+import math
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -36,6 +37,7 @@ from collector.enrich.network import parse_ip
 from collector.graph import owner
 from collector.http import HTTPError, runtime
 from collector.profiles import build_profile
+from collector.ratelimit import TokenBuckets
 from collector.receive import read_body
 from collector.runtime import Runtime
 from collector.store import ExportFilter
@@ -96,6 +98,12 @@ async def live_page(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     rt = runtime(request)
+    client = request.client.host if request.client else ""
+    wait = request.app.state.sign_ins.take(client)
+    if wait:  # ten tries a minute from one address: guessing the token takes forever
+        page = (STATIC / "live_login.html").read_text()
+        page = page.replace("{{error}}", f"Too many tries from this address: try again in {math.ceil(wait)} s.")
+        return HTMLResponse(page, status_code=429, headers={"Retry-After": str(math.ceil(wait))})
     try:
         body = await read_body(request, limit=4096)
     except HTTPError:
@@ -156,10 +164,15 @@ def _sse(kind: str, data: object) -> bytes:
 
 
 async def _stream(request: Request, rt: Runtime, where: ExportFilter, wanted: dict[str, str]) -> AsyncIterator[bytes]:
+    async for chunk in _follow(request, rt, where, wanted):
+        yield chunk
+
+
+async def _follow(request: Request, rt: Runtime, where: ExportFilter, wanted: dict[str, str]) -> AsyncIterator[bytes]:
     messages_at, rejected_at = await rt.store.end_positions()
     yield _sse("hello", {"filters": wanted})
     beat = time.monotonic()
-    while not rt.notifier.closing and not await request.is_disconnected():
+    while not rt.notifier.closing:  # a client that goes away ends this generator (Starlette cancels it)
         started = time.monotonic()
         sent = False
         rows = await rt.store.read_messages(messages_at, PAGE, where)
@@ -202,4 +215,6 @@ def live_app(cookie_secret: str) -> Starlette:
     session = Middleware(
         SessionMiddleware, secret_key=cookie_secret, session_cookie="ff_live", path="/live", max_age=8 * 3600
     )
-    return Starlette(routes=routes, middleware=[session])
+    app = Starlette(routes=routes, middleware=[session])
+    app.state.sign_ins = TokenBuckets(rate=1 / 6, burst=10)  # sign-in tries per client address
+    return app

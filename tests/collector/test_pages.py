@@ -36,3 +36,11 @@ def test_a_new_export_token_ends_the_live_sessions_of_the_old(collector_factory:
     new = collector_factory("--export-token", "ex_new_token_5678", data_dir=data, port=old.port)
     with httpx.Client(base_url=new.url, cookies={"ff_live": cookie or ""}) as browser:
         assert browser.get("/live/profile/u-x").status_code == 401
+
+
+def test_sign_in_tries_are_limited_per_address(collector: Collector) -> None:
+    """Found in review: 300 wrong tokens took 1.5 s."""
+    with httpx.Client(base_url=collector.url) as browser:
+        codes = [browser.post("/live/login", data={"token": f"guess-{i}"}).status_code for i in range(12)]
+        assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]
+        assert browser.post("/live/login", data={"token": collector.export_token}).status_code == 429  # even right
