@@ -84,14 +84,22 @@ async def _ingest(request: Request, implied_type: str | None) -> Response:
     return response
 
 
-def _header_source_kind(request: Request, rt: Runtime) -> str | None:
-    """The kind of the write key in the headers or the query, if one is there (the body is not read yet)."""
-    try:
-        key = header_write_key(request)
-    except HTTPError:
-        return None
-    source = rt.sources.lookup(key)
-    return source.kind if source is not None else None
+@dataclass(frozen=True, slots=True)
+class _HeaderKey:
+    """The write key of the headers or the query, read once, before the body: the key, the source it
+    belongs to, or why the Authorization header is not one (raised where receive checks the key)."""
+
+    key: str | None
+    source: Source | None
+    error: HTTPError | None
+
+    @classmethod
+    def of(cls, request: Request, rt: Runtime) -> _HeaderKey:
+        try:
+            key = header_write_key(request)
+        except HTTPError as exc:
+            return cls(None, None, exc)
+        return cls(key, rt.sources.lookup(key), None)
 
 
 def _limit(rt: Runtime, refused: Refusal | None, headers: dict[str, str]) -> None:
@@ -107,18 +115,15 @@ async def _handle(request: Request, rt: Runtime, implied_type: str | None) -> Re
         behind = f"the store is behind ({rt.committer.pending} rows wait for their commit); retry shortly"
         raise HTTPError(503, behind, headers | {"Retry-After": "2"})
     peer = request.client.host if request.client else None
+    header_key = _HeaderKey.of(request, rt)
+    browser_facts = rt.enricher.facts("browser", peer, request.headers)
     # Before the body is read (so that failing requests count too): one token for the request, from the
     # client address unless a server key came in the headers.
-    _limit(
-        rt,
-        rt.limits.check_address(
-            _header_source_kind(request, rt), rt.enricher.facts("browser", peer, request.headers).ip
-        ),
-        headers,
-    )
-    envelope, source, write_key = await _receive(request, rt, implied_type, headers)
+    header_kind = header_key.source.kind if header_key.source is not None else None
+    _limit(rt, rt.limits.check_address(header_kind, browser_facts.ip), headers)
+    envelope, source, write_key = await _receive(request, rt, implied_type, headers, header_key)
     kind = source.kind
-    facts = rt.enricher.facts(kind, peer, request.headers)
+    facts = browser_facts if kind == "browser" else rt.enricher.facts(kind, peer, request.headers)
     _limit(rt, rt.limits.check(kind, write_key, facts.ip, messages=len(envelope.messages)), headers)
     stages = Stages.of(rt)
     answer = _Answer(implied_type, datetime.now(UTC), rt.graph, source.name, browser=kind == "browser")
@@ -165,19 +170,20 @@ async def import_chunk(
 
 # --- receive --------------------------------------------------------------------------------------------
 async def _receive(
-    request: Request, rt: Runtime, implied_type: str | None, cors: dict[str, str]
+    request: Request, rt: Runtime, implied_type: str | None, cors: dict[str, str], header_key: _HeaderKey
 ) -> tuple[Envelope, Source, str]:
     """The request as a whole: origin, body, write key and so its source. Raises HTTPError (with the CORS
     headers, so that a browser can read why)."""
     try:
         if not origin_allowed(request, rt.settings):
             raise HTTPError(403, f"origin {request.headers['origin']!r} is not in allowed_origins")
-        write_key = header_write_key(request)
+        if header_key.error is not None:
+            raise header_key.error
         body = await read_body(request)
         rt.metrics.body(implied_type or "batch", len(body))
         envelope = parse_single(body) if implied_type else parse_batch(body)
-        key = write_key or envelope.write_key
-        source = rt.sources.lookup(key)
+        key = header_key.key or envelope.write_key
+        source = header_key.source if header_key.key else rt.sources.lookup(key)
         if source is None:
             what = "unknown write key" if key else "missing write key"
             raise HTTPError(401, f"{what}: send it as the Basic auth user name, as `writeKey` in the body or the query")
