@@ -22,7 +22,6 @@ import re
 import sys
 import tempfile
 import tomllib
-import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from collector.enrich import Enricher, to_ms
 from collector.graph import Graph
 from collector.http import HTTPError, json_response, runtime
 from collector.ingest import REFUSED, ImportAnswer, Stages, import_chunk
-from collector.receive import header_write_key
+from collector.receive import Gunzip, header_write_key
 from collector.store.base import WriteBatch
 from collector.store.group_commit import GroupCommitter, StoreUnavailable
 from collector.types import MESSAGE_TYPES, StoredMessage
@@ -106,35 +105,6 @@ class LineSplitter:
                 out.append((self._number, line))
         self._buf.clear()
         self._too_long = False
-
-
-class Gunzip:
-    """Streamed gzip (every member, as RFC 1952 allows several), in pieces of at most READ_BYTES."""
-
-    def __init__(self) -> None:
-        self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._fed = False  # the current member has begun
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        while data:
-            self._fed = True
-            try:
-                out = self._inflater.decompress(data, READ_BYTES)
-            except zlib.error as exc:
-                raise ValueError(f"not valid gzip: {exc}") from None
-            if out:
-                yield out
-            if self._inflater.eof:  # the next member, if any (at the end, unconsumed_tail holds it too)
-                data = self._inflater.unused_data
-                self._inflater, self._fed = zlib.decompressobj(16 + zlib.MAX_WBITS), False
-                if data and not data.startswith(b"\x1f\x8b"[: len(data)]):
-                    raise ValueError("not valid gzip: bytes after the gzip stream that are not gzip")
-            else:
-                data = self._inflater.unconsumed_tail
-
-    def end(self) -> None:
-        if self._fed:
-            raise ValueError("not valid gzip: the stream is truncated")
 
 
 # --- CSV ------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from collector.http import HTTPError
 from collector.jsonbytes import MAX_DEPTH, deeper_than, object_depth, too_deep_in_batch, why_not_json
 
 MAX_BATCH_BYTES = 500 * 1024
+GUNZIP_PIECE = 256 * 1024  # bytes a gzip stream is inflated to at a time
 MAX_BATCH_MESSAGES = 2500  # what one request may carry: bounds its work, its quarantine rows and its answer
 ENVELOPE_KEYS = frozenset({"batch", "sentAt", "context", "integrations", "writeKey", "reset", "_metadata"})
 
@@ -83,23 +85,50 @@ async def read_body(request: Request, limit: int = MAX_BATCH_BYTES) -> bytes:
 
 def _gunzip(body: bytes, limit: int) -> bytes:
     """Every member of a gzip body (RFC 1952 allows several, one after another), within `limit` bytes."""
-    out = b""
-    rest = body
-    while True:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out += inflater.decompress(rest, limit + 1 - len(out))
-        except zlib.error as exc:
-            raise HTTPError(400, f"body is not valid gzip: {exc}") from None
-        if len(out) > limit or inflater.unconsumed_tail:
-            raise HTTPError(413, f"body is over the limit of {limit} bytes once decompressed")
-        if not inflater.eof:
-            raise HTTPError(400, "body is not valid gzip: the stream is truncated")
-        rest = inflater.unused_data
-        if not rest:
-            return out
-        if not rest.startswith(b"\x1f\x8b"):
-            raise HTTPError(400, f"body has {len(rest)} bytes after its gzip stream that are not gzip")
+    if not body:
+        raise HTTPError(400, "body is not valid gzip: the stream is truncated")
+    inflater = Gunzip()
+    pieces: list[bytes] = []
+    size = 0
+    try:
+        for piece in inflater.feed(body):
+            size += len(piece)
+            if size > limit:  # stop inflating here: a small body may unpack to gigabytes
+                raise HTTPError(413, f"body is over the limit of {limit} bytes once decompressed")
+            pieces.append(piece)
+        inflater.end()
+    except ValueError as exc:
+        raise HTTPError(400, f"body is {exc}") from None
+    return b"".join(pieces)
+
+
+class Gunzip:
+    """Streamed gzip (every member, as RFC 1952 allows several), in pieces of at most GUNZIP_PIECE."""
+
+    def __init__(self) -> None:
+        self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._fed = False  # the current member has begun
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while data:
+            self._fed = True
+            try:
+                out = self._inflater.decompress(data, GUNZIP_PIECE)
+            except zlib.error as exc:
+                raise ValueError(f"not valid gzip: {exc}") from None
+            if out:
+                yield out
+            if self._inflater.eof:  # the next member, if any (at the end, unconsumed_tail holds it too)
+                data = self._inflater.unused_data
+                self._inflater, self._fed = zlib.decompressobj(16 + zlib.MAX_WBITS), False
+                if data and not data.startswith(b"\x1f\x8b"[: len(data)]):
+                    raise ValueError(f"not valid gzip: {len(data)} bytes after its gzip stream are not gzip")
+            else:
+                data = self._inflater.unconsumed_tail
+
+    def end(self) -> None:
+        if self._fed:
+            raise ValueError("not valid gzip: the stream is truncated")
 
 
 def parse_batch(body: bytes) -> Envelope:
