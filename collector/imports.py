@@ -37,7 +37,15 @@ from collector.config import Settings
 from collector.enrich import Enricher, to_ms
 from collector.graph import Graph
 from collector.http import HTTPError, json_response, runtime
-from collector.ingest import REFUSED, ImportAnswer, Stages, import_chunk
+from collector.ingest import (
+    REFUSED,
+    ImportAnswer,
+    Stages,
+    counted,
+    import_chunk,
+    refuse_when_behind,
+    refuse_when_limited,
+)
 from collector.receive import Gunzip, header_write_key
 from collector.store.base import WriteBatch
 from collector.store.group_commit import GroupCommitter, StoreUnavailable
@@ -463,21 +471,12 @@ def run_import(
 async def stream_endpoint(request: Request) -> Response:
     """`POST /v1/import/stream`: an NDJSON body of any length (gzip or not), with a server key, imported as
     `footfall import` does; answered with the summary once everything is committed."""
-    rt = runtime(request)
-    try:
-        response = await _stream(request)
-    except HTTPError as exc:
-        rt.metrics.request("import_stream", exc.status)
-        raise
-    rt.metrics.request("import_stream", response.status_code)
-    return response
+    return await counted(runtime(request), "import_stream", _stream(request))
 
 
 async def _stream(request: Request) -> Response:
     rt = runtime(request)
-    if rt.committer.pending > rt.settings.max_pending_rows:
-        rt.counters["backpressure"] += 1
-        raise HTTPError(503, "the store is behind; retry shortly", {"Retry-After": "2"})
+    refuse_when_behind(rt, {})
     key = header_write_key(request)
     source = rt.sources.lookup(key)
     if source is None:
@@ -486,10 +485,7 @@ async def _stream(request: Request) -> Response:
     if source.kind != "server":
         raise HTTPError(403, "the streamed import takes a server write key (the browser key is public)")
     assert key is not None
-    refused = rt.limits.check("server", key, None)
-    if refused is not None:
-        rt.counters["rate_limited"] += 1
-        raise HTTPError(429, refused.message, {"Retry-After": str(refused.retry_after)})
+    refuse_when_limited(rt, rt.limits.check("server", key, None), {})
     encoding = request.headers.get("content-encoding", "identity").lower()
     if encoding not in ("gzip", "identity", ""):
         raise HTTPError(415, f"Content-Encoding {encoding!r} is not supported (use gzip or none)")

@@ -74,14 +74,26 @@ def single_endpoint(message_type: str) -> Callable[[Request], Awaitable[Response
 
 async def _ingest(request: Request, implied_type: str | None) -> Response:
     rt = runtime(request)
-    endpoint = implied_type or "batch"
+    return await counted(rt, implied_type or "batch", _handle(request, rt, implied_type))
+
+
+async def counted(rt: Runtime, endpoint: str, handling: Awaitable[Response]) -> Response:
+    """The answer of an ingest endpoint, counted by endpoint and status (an HTTPError too)."""
     try:
-        response = await _handle(request, rt, implied_type)
+        response = await handling
     except HTTPError as exc:
         rt.metrics.request(endpoint, exc.status)
         raise
     rt.metrics.request(endpoint, response.status_code)
     return response
+
+
+def refuse_when_behind(rt: Runtime, headers: dict[str, str]) -> None:
+    """Backpressure: a 503 before the body is read while too many rows wait for their commit."""
+    if rt.committer.pending > rt.settings.max_pending_rows:
+        rt.counters["backpressure"] += 1
+        behind = f"the store is behind ({rt.committer.pending} rows wait for their commit); retry shortly"
+        raise HTTPError(503, behind, headers | {"Retry-After": "2"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +114,8 @@ class _HeaderKey:
         return cls(key, rt.sources.lookup(key), None)
 
 
-def _limit(rt: Runtime, refused: Refusal | None, headers: dict[str, str]) -> None:
+def refuse_when_limited(rt: Runtime, refused: Refusal | None, headers: dict[str, str]) -> None:
+    """A 429 with Retry-After when a rate limit refused the request."""
     if refused is not None:
         rt.counters["rate_limited"] += 1
         raise HTTPError(429, refused.message, headers | {"Retry-After": str(refused.retry_after)})
@@ -110,21 +123,18 @@ def _limit(rt: Runtime, refused: Refusal | None, headers: dict[str, str]) -> Non
 
 async def _handle(request: Request, rt: Runtime, implied_type: str | None) -> Response:
     headers = cors_headers(request)
-    if rt.committer.pending > rt.settings.max_pending_rows:  # the store is behind: before reading the body
-        rt.counters["backpressure"] += 1
-        behind = f"the store is behind ({rt.committer.pending} rows wait for their commit); retry shortly"
-        raise HTTPError(503, behind, headers | {"Retry-After": "2"})
+    refuse_when_behind(rt, headers)
     peer = request.client.host if request.client else None
     header_key = _HeaderKey.of(request, rt)
     browser_facts = rt.enricher.facts("browser", peer, request.headers)
     # Before the body is read (so that failing requests count too): one token for the request, from the
     # client address unless a server key came in the headers.
     header_kind = header_key.source.kind if header_key.source is not None else None
-    _limit(rt, rt.limits.check_address(header_kind, browser_facts.ip), headers)
+    refuse_when_limited(rt, rt.limits.check_address(header_kind, browser_facts.ip), headers)
     envelope, source, write_key = await _receive(request, rt, implied_type, headers, header_key)
     kind = source.kind
     facts = browser_facts if kind == "browser" else rt.enricher.facts(kind, peer, request.headers)
-    _limit(rt, rt.limits.check(kind, write_key, facts.ip, messages=len(envelope.messages)), headers)
+    refuse_when_limited(rt, rt.limits.check(kind, write_key, facts.ip, messages=len(envelope.messages)), headers)
     stages = Stages.of(rt)
     answer = _Answer(implied_type, datetime.now(UTC), rt.graph, source.name, browser=kind == "browser")
     valid = _validate(envelope.messages, range(len(envelope.messages)), implied_type, kind, answer)
