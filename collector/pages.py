@@ -30,13 +30,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from collector.enrich.network import parse_ip
-from collector.graph import owner
-from collector.http import HTTPError, runtime
-from collector.profiles import build_profile
+from collector.enrich.network import is_trusted, parse_ip
+from collector.http import HTTPError, error_response, json_response, runtime
+from collector.profiles import profile_for
 from collector.ratelimit import TokenBuckets
 from collector.receive import read_body
 from collector.runtime import Runtime
@@ -53,7 +52,7 @@ def _base_url(request: Request, rt: Runtime) -> str:
     base = str(request.base_url).rstrip("/")
     proto = request.headers.get("x-forwarded-proto")
     peer = parse_ip(request.client.host) if request.client else None
-    if proto in ("http", "https") and peer is not None and any(peer in net for net in rt.settings.trusted_networks):
+    if proto in ("http", "https") and peer is not None and is_trusted(peer, rt.settings.trusted_networks):
         base = proto + base[base.index(":") :]
     return base
 
@@ -122,7 +121,7 @@ async def logout(request: Request) -> Response:
 
 
 def _refused() -> Response:
-    return JSONResponse({"success": False, "error": "sign in at /live with the export token"}, status_code=401)
+    return error_response(401, "sign in at /live with the export token")
 
 
 async def profile(request: Request) -> Response:
@@ -130,10 +129,10 @@ async def profile(request: Request) -> Response:
         return _refused()
     rt = runtime(request)
     user_id = request.path_params["user_id"]
-    found = await build_profile(rt.store, await owner(rt.store, user_id) or user_id)
+    found = await profile_for(rt.store, user_id)
     if found is None:
-        return JSONResponse({"success": False, "error": f"no messages or traits for {user_id!r}"}, status_code=404)
-    return JSONResponse(found)
+        return error_response(404, f"no messages or traits for userId {user_id!r}")
+    return json_response(found)
 
 
 def _matches(message: dict[str, object], wanted: dict[str, str]) -> bool:

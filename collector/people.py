@@ -13,7 +13,7 @@ from starlette.responses import Response
 from collector import graph
 from collector.http import HTTPError, json_response, ndjson_response, require_admin
 from collector.paging import CURSOR_HEADER, parse_limit
-from collector.profiles import build_profile, iso_ms
+from collector.profiles import build_profile, iso_ms, profile_for
 
 MAX_PROFILES_PAGE = 100
 MAX_LINKS_PAGE = 10_000
@@ -23,12 +23,9 @@ _encode = msgspec.json.encode
 async def profile_endpoint(request: Request) -> Response:
     rt = require_admin(request)
     user_id = request.path_params["user_id"]
-    owner = await graph.owner(rt.store, user_id)
-    profile = await build_profile(rt.store, owner or user_id)
+    profile = await profile_for(rt.store, user_id)
     if profile is None:
         raise HTTPError(404, f"no messages or traits for userId {user_id!r}")
-    if owner is not None:
-        profile["requestedId"] = user_id  # an ID aliased to another user: theirs is the profile
     return json_response(profile)
 
 

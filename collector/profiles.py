@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from collector.graph import linked_ids
+from collector.graph import linked_ids, owner
 from collector.store import ExportFilter, Store
 from collector.store.base import BEGINNING
 
@@ -21,6 +21,16 @@ _decode = msgspec.json.decode
 
 def iso_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def profile_for(store: Store, some_id: str) -> dict[str, Any] | None:
+    """The profile an ID answers with: its own, or, for an ID aliased to another user, that user's (with
+    `requestedId`); None if nothing is known of it."""
+    user = await owner(store, some_id)
+    profile = await build_profile(store, user or some_id)
+    if profile is not None and user is not None:
+        profile["requestedId"] = some_id
+    return profile
 
 
 async def build_profile(store: Store, user_id: str) -> dict[str, Any] | None:

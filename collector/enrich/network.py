@@ -42,7 +42,7 @@ def client_ip(
     skipping trusted proxies finds the first address no trusted party vouches for beyond.
     """
     address = parse_ip(peer)
-    if address is None or not _is_trusted(address, trusted):
+    if address is None or not is_trusted(address, trusted):
         return address
     hops = forwarded_for.split(",") if forwarded_for else _FORWARDED_FOR.findall(forwarded or "")
     for hop in reversed(hops):
@@ -50,12 +50,12 @@ def client_ip(
         if hop_address is None:
             return address  # garbage in the chain: believe no further than the last good hop
         address = hop_address
-        if not _is_trusted(address, trusted):
+        if not is_trusted(address, trusted):
             return address
     return address
 
 
-def _is_trusted(address: IPAddress, trusted: Sequence[Network]) -> bool:
+def is_trusted(address: IPAddress, trusted: Sequence[Network]) -> bool:
     return any(address.version == net.version and address in net for net in trusted)
 
 
