@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -26,6 +27,18 @@ def send_until(c: Collector, stop: threading.Event, prefix: str, acknowledged: l
                 acknowledged.extend(m["messageId"] for m in batch)
 
 
+def start_senders(send: Callable[[int], None], acknowledged: list[str]) -> list[threading.Thread]:
+    """Four threads running `send(worker)`; returns once 2,000 messages were acknowledged (a minute at most)."""
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 2000:
+        assert time.monotonic() < deadline, f"only {len(acknowledged)} messages acknowledged before the deadline"
+        time.sleep(0.01)
+    return threads
+
+
 def test_acknowledged_messages_survive_sigkill(collector_factory: Any) -> None:
     c: Collector = collector_factory()
     acknowledged: list[str] = []
@@ -37,13 +50,7 @@ def test_acknowledged_messages_survive_sigkill(collector_factory: Any) -> None:
         except httpx.HTTPError:
             return  # the collector died under us: this batch was never acknowledged
 
-    threads = [threading.Thread(target=send, args=(w,)) for w in range(4)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 60
-    while len(acknowledged) < 2000:
-        assert time.monotonic() < deadline, f"only {len(acknowledged)} messages acknowledged before the deadline"
-        time.sleep(0.01)
+    threads = start_senders(send, acknowledged)
     c.kill()
     stop.set()
     for t in threads:
@@ -108,13 +115,7 @@ def test_sigterm_under_load_answers_what_it_took_and_exits_cleanly(collector_fac
         except httpx.HTTPError as exc:
             unanswered.append(f"{type(exc).__name__}: {exc}")
 
-    threads = [threading.Thread(target=send, args=(w,)) for w in range(4)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 60
-    while len(acknowledged) < 2000:
-        assert time.monotonic() < deadline, f"only {len(acknowledged)} messages acknowledged before the deadline"
-        time.sleep(0.01)
+    threads = start_senders(send, acknowledged)
     assert c.proc is not None
     proc = c.proc
     proc.send_signal(signal.SIGTERM)

@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from tests.conftest import Collector
-from tests.js.conftest import browser, context, page, playwright  # the browser, set up once for all suites
+from tests.js.conftest import browser, context, page, playwright
+from tests.js.conftest import wait_for as js_wait_for  # the browser, set up once for all suites
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -79,15 +80,9 @@ def run_example(tmp_path: Path) -> Iterator[Callable[..., Program]]:
 def wait_for(
     collector: Collector, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 15
 ) -> list[dict[str, Any]]:
-    """Poll the collector's export until `predicate(messages)` holds; return the messages."""
-    deadline = time.monotonic() + timeout
-    while True:
-        messages = collector.export()
-        if predicate(messages):
-            return messages
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out; the collector holds {len(messages)} messages: {messages}")
-        time.sleep(0.1)
+    """Poll the collector's export until `predicate(messages)` holds (tests/js's helper, with a longer
+    deadline: an example's pages and servers take longer than a fixture page)."""
+    return js_wait_for(collector, predicate, timeout)
 
 
 def profile(collector: Collector, user_id: str) -> dict[str, Any]:
