@@ -6,8 +6,8 @@ chunk its own short transaction on the writer, so ingestion waits at most one ch
 
 With `suppress`, the suppression comes first: it is committed, and every write transaction that began
 before it has ended (in any collector), before anything is deleted; from then on no write stores the user.
-The set of IDs is looked up again until a pass finds nothing more, so an ID linked while the erasure runs
-goes too. Last, the store leaves no copy of what it deleted in any of its files (SQLite: the WAL is
+The set of IDs is looked up again until a pass finds nothing more (`MAX_PASSES` at most), so an ID
+linked while the erasure runs goes too. Last, the store leaves no copy of what it deleted in any of its files (SQLite: the WAL is
 checkpointed and truncated). The collector keeps a hash of a suppressed userId, not the ID.
 """
 
@@ -32,6 +32,9 @@ from collector.store.base import Erased, user_hash
 log = logging.getLogger("footfall.erasure")
 
 SCRUB_TRIES = 20  # a checkpoint waits for readers up to the busy timeout each try
+# Passes over the IDs as they are then. Without suppression (or for anonymous messages of a linked ID,
+# which name no user) a sender can go on adding rows as fast as they are deleted: stop after these.
+MAX_PASSES = 5
 
 
 async def erase(store: Store, run: Runner[Erased], ids: Collection[str]) -> Erased:
@@ -55,15 +58,19 @@ async def forget(rt: Runtime, user_id: str, *, suppress: bool) -> tuple[set[str]
         rt.graph.suppressed.add(hashed)
         await rt.store.settle()
     all_ids: set[str] = set()
-    totals = Erased(0, 0, 0, 0)
-    while True:  # until a pass over the IDs as they are now finds nothing
+    nothing = Erased(0, 0, 0, 0)
+    totals = erased = None
+    for _ in range(MAX_PASSES):  # until a pass finds nothing to delete and no ID linked meanwhile
         ids = await linked_ids(rt.store, user_id)
+        if erased == nothing and ids <= all_ids:
+            break
         all_ids |= ids
         erased = await erase(rt.store, rt.committer.exclusive, all_ids)
-        totals = _add(totals, erased)
+        totals = erased if totals is None else _add(totals, erased)
         rt.graph.forget(all_ids)
-        if erased == Erased(0, 0, 0, 0) and await linked_ids(rt.store, user_id) <= all_ids:
-            break
+    else:
+        log.warning("erasure of %d IDs stopped after %d passes: rows kept arriving for them", len(all_ids), MAX_PASSES)
+    assert totals is not None
     scrubbed = False
     for _ in range(SCRUB_TRIES):
         scrubbed = await rt.committer.exclusive(rt.store.scrub)
