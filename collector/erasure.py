@@ -7,8 +7,9 @@ chunk its own short transaction on the writer, so ingestion waits at most one ch
 With `suppress`, the suppression comes first: it is committed, and every write transaction that began
 before it has ended (in any collector), before anything is deleted; from then on no write stores the user.
 The set of IDs is looked up again until a pass finds nothing more (`MAX_PASSES` at most), so an ID
-linked while the erasure runs goes too. Last, the store leaves no copy of what it deleted in any of its files (SQLite: the WAL is
-checkpointed and truncated). The collector keeps a hash of a suppressed userId, not the ID.
+linked while the erasure runs goes too. Last, the store leaves no copy of what it deleted in any of its
+files (SQLite: the WAL is checkpointed and truncated). The collector keeps a hash of a suppressed userId,
+not the ID.
 """
 
 from __future__ import annotations
