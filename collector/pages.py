@@ -24,14 +24,17 @@ import math
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from collector.enrich.network import is_trusted, parse_ip
 from collector.http import HTTPError, error_response, json_response, runtime
@@ -45,6 +48,7 @@ STATIC = Path(__file__).parent / "static"
 PAGE = 200  # messages shown per look at the store; when more came, the view skips to the newest
 MIN_INTERVAL = 0.25  # seconds between two looks at the store
 HEARTBEAT_SECONDS = 15.0
+MAX_STREAMS = 20  # open live streams a process serves at once; each looks at the store a few times a second
 
 
 def _base_url(request: Request, rt: Runtime) -> str:
@@ -151,8 +155,15 @@ async def events(request: Request) -> Response:
     rt = runtime(request)
     wanted = {k: v for k, v in request.query_params.items() if k in ("type", "event", "source", "id") and v}
     where = ExportFilter(type=wanted.get("type"), event=wanted.get("event"), source=wanted.get("source"))
-    return StreamingResponse(
-        _stream(request, rt, where, wanted),
+    state = request.app.state
+    if state.streams >= MAX_STREAMS:
+        return error_response(
+            503, f"{MAX_STREAMS} live views are open on this collector already; close one", {"Retry-After": "5"}
+        )
+    state.streams += 1  # given back when the response ends, however it ends (even before it began)
+    return _CountedStream(
+        state,
+        _follow(request, rt, where, wanted),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -162,9 +173,18 @@ def _sse(kind: str, data: object) -> bytes:
     return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-async def _stream(request: Request, rt: Runtime, where: ExportFilter, wanted: dict[str, str]) -> AsyncIterator[bytes]:
-    async for chunk in _follow(request, rt, where, wanted):
-        yield chunk
+class _CountedStream(StreamingResponse):
+    """A stream that gives its place back when it ends: normally, by a client disconnect, or cancelled."""
+
+    def __init__(self, state: State, content: AsyncIterator[bytes], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._state.streams -= 1
 
 
 async def _follow(request: Request, rt: Runtime, where: ExportFilter, wanted: dict[str, str]) -> AsyncIterator[bytes]:
@@ -216,4 +236,5 @@ def live_app(cookie_secret: str) -> Starlette:
     )
     app = Starlette(routes=routes, middleware=[session])
     app.state.sign_ins = TokenBuckets(rate=1 / 6, burst=10)  # sign-in tries per client address
+    app.state.streams = 0  # open /live/events streams
     return app

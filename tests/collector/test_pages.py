@@ -3,6 +3,8 @@ tests/js/test_live_view.py."""
 
 from __future__ import annotations
 
+import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +46,33 @@ def test_sign_in_tries_are_limited_per_address(collector: Collector) -> None:
         codes = [browser.post("/live/login", data={"token": f"guess-{i}"}).status_code for i in range(12)]
         assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]
         assert browser.post("/live/login", data={"token": collector.export_token}).status_code == 429  # even right
+
+
+def test_open_live_streams_are_bounded_and_a_closed_one_frees_its_place(collector: Collector) -> None:
+    """Found in review: every open /live/events stream looked at the store four times a second, with no
+    bound on how many were open."""
+    from collector.pages import MAX_STREAMS
+
+    limits = httpx.Limits(max_connections=MAX_STREAMS + 5)
+    with httpx.Client(base_url=collector.url, limits=limits, timeout=10) as browser, ExitStack() as streams:
+        assert browser.post("/live/login", data={"token": collector.export_token}).status_code == 303
+        opened = []
+        for _ in range(MAX_STREAMS):
+            stream = streams.enter_context(browser.stream("GET", "/live/events"))
+            assert stream.status_code == 200
+            chunks = stream.iter_raw()  # kept: a dropped iterator closes its connection when collected
+            assert next(chunks).startswith(b"event: hello")
+            opened.append((stream, chunks))
+        refused = browser.get("/live/events")
+        assert refused.status_code == 503 and "live views" in refused.json()["error"]
+        assert refused.headers["retry-after"]
+        opened[0][0].close()  # the server sees the client go and gives its place back
+        deadline = time.monotonic() + 10
+        while (code := _status_of_one_more(browser)) == 503 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert code == 200
+
+
+def _status_of_one_more(browser: httpx.Client) -> int:
+    with browser.stream("GET", "/live/events") as stream:
+        return stream.status_code
