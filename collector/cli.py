@@ -400,7 +400,7 @@ def keys_group() -> None:
 
     Works on the store directly, whether or not the collector is running: every collector takes a new or
     revoked key into account within seconds. The two keys of the collector's settings are the default
-    sources, default-browser and default-server, and are not listed here.
+    sources, default-browser and default-server, and are listed here only once revoked.
     """
 
 
@@ -480,11 +480,35 @@ def keys_create(config_file: Path | None, name: str, kind: str, origins: str, **
 
 @keys_group.command("revoke")
 @click.argument("name")
-@settings_options(KEY_SETTINGS)
+@settings_options(
+    KEY_SETTINGS
+    | {
+        "write_key": "The collector's browser key, to revoke default-browser. [default: from secrets.json]",
+        "server_key": "The collector's server key, to revoke default-server. [default: from secrets.json]",
+    }
+)
 def keys_revoke(config_file: Path | None, name: str, **kwargs: Any) -> None:
-    """Revoke the key of source NAME: every collector refuses it within seconds."""
+    """Revoke the key of source NAME: every collector refuses it within seconds.
+
+    NAME may be default-browser or default-server, the keys of the collector's settings: such a key stays
+    refused until the settings give a new one (write_key or server_key, then restart the collector), or
+    use a source made with `footfall keys create` instead.
+    """
+    from collector.sources import DEFAULT_BROWSER, DEFAULT_SERVER, revoked_default
+
     settings = build_settings(config_file, kwargs)
     now = int(datetime.now(UTC).timestamp() * 1000)
+    if name in (DEFAULT_BROWSER, DEFAULT_SERVER):
+        setting = "write_key" if name == DEFAULT_BROWSER else "server_key"
+        try:
+            key = getattr(settings.with_kept(setting), setting)
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from None
+        revoked = revoked_default(name, "browser" if name == DEFAULT_BROWSER else "server", key, now)
+        if not _with_store(settings, lambda store: store.add_source(revoked)):
+            raise click.ClickException(f"the key of {name!r} ({key[:7]}...) is revoked already")
+        click.echo(f"revoked the key of source {name!r} ({key[:7]}...); set a new {setting} to send again")
+        return
     if not _with_store(settings, lambda store: store.revoke_source(name, now)):
         raise click.ClickException(f"no source named {name!r} is in force")
     click.echo(f"revoked the key of source {name!r}")

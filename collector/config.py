@@ -22,6 +22,8 @@ from typing import Any, Literal
 ENV_PREFIX = "FOOTFALL_"
 SECRETS_FILE = "secrets.json"
 GENERATED = ("write_key", "server_key", "export_token", "cookie_secret")
+SECRETS = ("server_key", "export_token", "cookie_secret")  # the write key is public: it is in every page
+MIN_SECRET_LENGTH = 16
 
 SameSite = Literal["lax", "strict", "none"]
 BotPolicy = Literal["keep", "drop"]
@@ -52,15 +54,16 @@ class Settings:
     )
     server_key: str = _help(
         "Secret write key for backend services: their messages keep their own IDs and context.ip. "
-        "Generated on first run if not given.",
+        "Generated on first run if not given (at least 16 characters).",
         default="",
     )
     export_token: str = _help(
-        "Bearer token for export, profiles and erasure. Generated on first run if not given.", default=""
+        "Bearer token for export, profiles and erasure. Generated on first run if not given (at least 16 characters).",
+        default="",
     )
     cookie_secret: str = _help(
-        "Secret(s) that sign the ID cookie, comma-separated for rotation (signs with the last). "
-        "Generated on first run if not given.",
+        "Secret(s) that sign the ID cookie, comma-separated for rotation (signs with the last), each at least "
+        "16 characters. Generated on first run if not given.",
         default="",
     )
     cookie_name: str = _help("Name of the first-party ID cookie.", default="ff_id")
@@ -172,19 +175,26 @@ class Settings:
     def with_export_token(self) -> Settings:
         """For commands that talk to a running collector: the export token given, or the one the collector
         keeps in the data directory. Creates nothing (a wrong --data-dir is an error, not new secrets)."""
-        if self.export_token:
+        return self.with_kept("export_token")
+
+    def with_kept(self, name: str) -> Settings:
+        """The generated setting `name` as given, or as the collector keeps it in the data directory;
+        creates nothing."""
+        if getattr(self, name):
             return self
+        label, given = name.replace("_", " "), f"--{name.replace('_', '-')} (or {ENV_PREFIX}{name.upper()})"
         path = self.data_dir / SECRETS_FILE
         try:
-            token = json.loads(path.read_text()).get("export_token")
+            value = json.loads(path.read_text()).get(name)
         except (OSError, ValueError) as exc:
             raise ConfigError(
-                f"No export token: give --export-token (or FOOTFALL_EXPORT_TOKEN), or the collector's --data-dir "
+                f"No {label}: give {given}, or the collector's --data-dir "
                 f"({path} cannot be read: {exc.strerror if isinstance(exc, OSError) else exc})."
             ) from None
-        if not isinstance(token, str) or not token:
-            raise ConfigError(f"No export token in {path}: give --export-token (or FOOTFALL_EXPORT_TOKEN).")
-        return dataclasses.replace(self, export_token=token)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"No {label} in {path}: give {given}.")
+        kept: dict[str, Any] = {name: value}
+        return dataclasses.replace(self, **kept)
 
 
 def _fields() -> list[dataclasses.Field[Any]]:
@@ -282,6 +292,13 @@ def validate(s: Settings) -> None:
             "Setting 'cookie_samesite' is 'none' but 'allowed_origins' is empty: the ID cookie would go with "
             "requests from any website, which could read a visitor's anonymousId. List your sites' origins."
         )
+    for name in SECRETS:
+        for value in getattr(s, name).split(",") if name == "cookie_secret" else [getattr(s, name)]:
+            if value and len(value) < MIN_SECRET_LENGTH:
+                raise ConfigError(
+                    f"Setting '{name}' is {len(value)} characters long: a secret needs at least "
+                    f"{MIN_SECRET_LENGTH}, or it can be guessed. Leave it unset to have one made."
+                )
     for origin in s.allowed_origins:
         if "://" not in origin or origin.endswith("/"):
             raise ConfigError(

@@ -1,7 +1,9 @@
 """Sources: who may send. Each write key belongs to a named source of a kind (browser or server).
 
 The two keys of the collector's settings (`write_key`, `server_key`) are the default sources,
-`default-browser` and `default-server`, so a setup without more sources works as it always has. More
+`default-browser` and `default-server`, so a setup without more sources works as it always has. Revoking
+one (`footfall keys revoke default-browser`) keeps its hash in the store as revoked; a new key in the
+settings is in force again. More
 sources are kept in the store (`footfall keys create|revoke|list`); every collector process reads them
 again every `REFRESH_SECONDS`, so a new key works, and a revoked one stops working, within seconds
 everywhere. Keys are kept as SHA-256 hashes: a key is shown once, when it is made.
@@ -35,6 +37,12 @@ def new_key(kind: SourceKind) -> str:
     return ("wk_" if kind == "browser" else "sk_") + secrets.token_urlsafe(24)
 
 
+def revoked_default(name: str, kind: SourceKind, key: str, at: int) -> Source:
+    """What the store keeps of a revoked default key: its hash, under a name of its own (the key's prefix
+    tells revoked defaults apart), so that every collector leaves that key out."""
+    return source_for(f"{name} {key[:PREFIX_LENGTH]}", kind, key, "", at)._replace(revoked_at=at)
+
+
 def source_for(name: str, kind: SourceKind, key: str, allowed_origins: str = "", created_at: int = 0) -> Source:
     return Source(name, kind, key_hash(key), key[:PREFIX_LENGTH], allowed_origins, created_at)
 
@@ -51,8 +59,12 @@ class Sources:
 
     def replace(self, stored: Iterable[Source]) -> None:
         """Put the store's sources in force (the defaults stay)."""
+        stored = list(stored)
+        revoked = {s.key_hash for s in stored if s.revoked_at is not None}
         by_hash = {s.key_hash: s for s in stored if s.revoked_at is None}
-        by_hash.update({s.key_hash: s for s in self.defaults})
+        # A default key revoked with `footfall keys revoke default-browser` stays out until the settings
+        # give a new one.
+        by_hash.update({s.key_hash: s for s in self.defaults if s.key_hash not in revoked})
         self._by_hash = by_hash
 
     def lookup(self, write_key: str | None) -> Source | None:

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 WRITE_KEY = "wk_test"
-SERVER_KEY = "sk_test"
-EXPORT_TOKEN = "ex_test"
+SERVER_KEY = "sk_test_server_key_0001"
+EXPORT_TOKEN = "ex_test_export_token_01"
 COOKIE_SECRET = "cookie-secret-for-tests"
 
 

@@ -149,7 +149,9 @@ def test_first_run_prints_snippet_and_secrets_once(tmp_path: Path) -> None:
 def test_given_keys_are_not_joined_by_unused_generated_ones(tmp_path: Path) -> None:
     import json
 
-    run_briefly(tmp_path, "--write-key", "wk_mine", "--server-key", "sk_mine", "--export-token", "ex_mine")
+    run_briefly(
+        tmp_path, "--write-key", "wk_mine", "--server-key", "sk_mine_0123456789", "--export-token", "ex_mine_0123456789"
+    )
     assert json.loads((tmp_path / "secrets.json").read_text()).keys() == {"cookie_secret"}
 
 

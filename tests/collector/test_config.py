@@ -86,3 +86,15 @@ def test_data_dir_and_database_files_are_owner_only(collector_factory: Any, tmp_
     assert {"footfall.db", "footfall.db-wal", "footfall.db-shm"} <= set(files), files
     for name in ("footfall.db", "footfall.db-wal", "footfall.db-shm"):
         assert stat.S_IMODE((fresh / name).stat().st_mode) == 0o600, name
+
+
+@pytest.mark.parametrize("name", ["server_key", "export_token", "cookie_secret"])
+def test_a_short_secret_is_refused_with_its_name(name: str) -> None:
+    """Found in review: `--export-token x` was taken, and guessed in a few tries."""
+    with pytest.raises(ConfigError, match=f"'{name}' is 5 characters long: a secret needs at least 16"):
+        load_settings(environ={}, **{name: "short"})
+    if name == "cookie_secret":  # every secret of a rotation list counts
+        with pytest.raises(ConfigError, match="'cookie_secret' is 5 characters"):
+            load_settings(environ={}, **{name: "long-enough-secret-1,short"})
+    load_settings(environ={}, **{name: "x" * 16})  # 16 will do
+    load_settings(environ={}, write_key="wk")  # the write key is public: no minimum

@@ -64,15 +64,15 @@ def test_profiles_cursor_is_authenticated_too(collector: Collector) -> None:
 
 
 def test_cursors_survive_a_secret_rotation_and_not_a_foreign_secret(collector_factory: Any, tmp_path: Any) -> None:
-    old = collector_factory("--cookie-secret", "old-secret", data_dir=tmp_path / "d")
+    old = collector_factory("--cookie-secret", "old-secret-0123456", data_dir=tmp_path / "d")
     _fill(old, 4)
     cursor = old.admin_get("/v1/export", limit=2).headers["Footfall-Cursor"]
     old.stop()
-    rotated = collector_factory("--cookie-secret", "old-secret,new-secret", data_dir=tmp_path / "d")
+    rotated = collector_factory("--cookie-secret", "old-secret-0123456,new-secret-0123456", data_dir=tmp_path / "d")
     r = rotated.admin_get("/v1/export", cursor=cursor)
     assert r.status_code == 200 and len(r.text.splitlines()) == 2
     rotated.stop()
-    foreign = collector_factory("--cookie-secret", "someone-else", data_dir=tmp_path / "d")
+    foreign = collector_factory("--cookie-secret", "someone-else-01234", data_dir=tmp_path / "d")
     assert foreign.admin_get("/v1/export", cursor=cursor).status_code == 400
 
 

@@ -64,3 +64,24 @@ def test_a_browser_source_takes_its_own_origins_only(collector: Collector) -> No
 def test_keys_on_a_wrong_data_dir_create_nothing(tmp_path: Any) -> None:
     r = footfall("keys", "create", "x", "--kind", "server", "--data-dir", str(tmp_path / "typo"))
     assert r.returncode == 1 and "no database" in r.stderr and not (tmp_path / "typo").exists()
+
+
+def test_the_default_browser_key_can_be_revoked_and_a_new_one_works(collector_factory: Any, tmp_path: Any) -> None:
+    """Found in review: the settings' browser key, printed in every page, could not be revoked."""
+    data = tmp_path / "d"
+    c: Collector = collector_factory(data_dir=data)
+    new = keys(c, "create", "site-v2", "--kind", "browser").stdout.strip()
+    revoked = footfall("keys", "revoke", "default-browser", "--data-dir", str(data), "--write-key", c.write_key)
+    assert revoked.returncode == 0, revoked.stderr
+    wait_for(lambda: post(c, c.write_key).status_code == 401, "the revoked default key to be refused")
+    assert post(c, new).status_code == 200 and post(c, c.server_key).status_code == 200
+    listed = keys(c, "list").stdout
+    assert "default-browser " + c.write_key[:7] in listed and "revoked" in listed
+    again = footfall("keys", "revoke", "default-browser", "--data-dir", str(data), "--write-key", c.write_key)
+    assert again.returncode == 1 and "revoked already" in again.stderr
+    c.stop()  # the revocation outlives a restart; a new key in the settings is in force
+    same = collector_factory("--write-key", c.write_key, data_dir=data, port=c.port)
+    assert post(same, c.write_key).status_code == 401
+    same.stop()
+    rotated = collector_factory("--write-key", "wk_a_new_browser_key", data_dir=data, port=c.port)
+    assert post(rotated, "wk_a_new_browser_key").status_code == 200
