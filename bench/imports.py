@@ -2,11 +2,13 @@
 run), the import's peak memory for a small and a large file (it must not grow with the file), and live
 ingest latency while an import runs against without.
 
-Usage: python bench/imports.py [--lines 1000000] [--small 100000] [--duration 10]
+Usage: python bench/imports.py [--lines 1000000] [--small 100000] [--duration 10] [--direct]
 Needs wrk (Debian package `wrk`) for the HTTP rate. The import runs as users run it: `footfall import` on the
-data directory of a running collector (SQLite, the default), with no messageIds in the file (each is
-derived from its line). Live ingest is one client sending a 20-message batch every 20 ms (about what a busy
-site's trackers send), its latency measured per request.
+data directory of a running collector (SQLite, the default), which sends the file through that collector;
+`--direct` also measures `footfall import --direct` (straight into the file the collector writes too). The
+file has no messageIds (each is derived from its line). Live ingest is one client sending a 20-message batch
+every 20 ms (about what a busy site's trackers send), its latency measured per request. Peak memory is the
+import command's, and the collector's growth during the import.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.ingest import MESSAGE, run_wrk  # noqa: E402
+from bench.soak import rss_mb  # noqa: E402
 from tests.conftest import Collector  # noqa: E402
 
 
@@ -48,10 +51,11 @@ def write_file(path: Path, lines: int) -> None:
             fh.write(json.dumps(msg) + "\n")
 
 
-def run_import(data_dir: Path, path: Path) -> tuple[float, float, str]:
-    """`footfall import FILE` on the data directory: (seconds, peak RSS in MB, its summary)."""
+def run_import(c: Collector, path: Path, *how: str) -> tuple[float, float, str]:
+    """`footfall import FILE` on the collector's data directory: (seconds, peak RSS in MB, its summary)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
-    cmd = [sys.executable, "-m", "collector", "import", "--data-dir", str(data_dir), str(path)]
+    cmd = [sys.executable, "-m", "collector", "import", "--data-dir", str(c.data_dir), "--server-key", c.server_key,
+           *how, str(path)]  # fmt: skip
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env)
@@ -95,10 +99,15 @@ class LiveSender:
         self._stop.set()
         self._thread.join(60)
 
-    def report(self) -> str:
+    def p99(self) -> float:
         lat = sorted(self.latencies)
-        p99 = lat[int(len(lat) * 0.99) - 1] if lat else float("nan")
-        return f"{len(lat)} requests, p50 {statistics.median(lat):.1f} ms, p99 {p99:.1f} ms, errors {self.errors}"
+        return lat[int(len(lat) * 0.99) - 1] if lat else float("nan")
+
+    def report(self) -> str:
+        lat = self.latencies
+        return (
+            f"{len(lat)} requests, p50 {statistics.median(lat):.1f} ms, p99 {self.p99():.1f} ms, errors {self.errors}"
+        )
 
 
 def main() -> None:
@@ -107,6 +116,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=10, help="seconds of the HTTP rate and of the live baseline")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--direct", action="store_true", help="also measure `footfall import --direct`")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -131,21 +141,31 @@ def main() -> None:
                 time.sleep(args.duration)
             print(f"live ingest, no import:   {quiet.report()}")
 
-            took_small, rss_small, _ = run_import(c.data_dir, small)
-            print(f"import {args.small:,} lines: {took_small:.1f} s, {args.small / took_small:,.0f} msg/s, "
-                  f"peak RSS {rss_small:.0f} MB")  # fmt: skip
-
-            with LiveSender(c) as busy:
-                took_large, rss_large, summary = run_import(c.data_dir, large)
-            print(f"import {args.lines:,} lines: {took_large:.1f} s, {args.lines / took_large:,.0f} msg/s, "
-                  f"peak RSS {rss_large:.0f} MB")  # fmt: skip
-            print(f"  {summary.splitlines()[0]}")
-            print(f"live ingest, during the import: {busy.report()}")
+            assert c.proc is not None
+            results = {}
+            for how in [(), ("--direct",)] if args.direct else [()]:
+                name = "direct" if how else "through the collector"
+                before = rss_mb(c.proc.pid)
+                took_small, rss_small, _ = run_import(c, small, *how)
+                grew_small = rss_mb(c.proc.pid) - before
+                print(f"[{name}] import {args.small:,} lines: {took_small:.1f} s, {args.small / took_small:,.0f} "
+                      f"msg/s, peak RSS {rss_small:.0f} MB, collector +{grew_small:.0f} MB")  # fmt: skip
+                before = rss_mb(c.proc.pid)
+                with LiveSender(c) as busy:
+                    took_large, rss_large, summary = run_import(c, large, *how)
+                grew_large = rss_mb(c.proc.pid) - before
+                print(f"[{name}] import {args.lines:,} lines: {took_large:.1f} s, {args.lines / took_large:,.0f} "
+                      f"msg/s, peak RSS {rss_large:.0f} MB, collector +{grew_large:.0f} MB")  # fmt: skip
+                print(f"  {summary.splitlines()[0]}")
+                print(f"[{name}] live ingest, during the import: {busy.report()}")
+                results[name] = (took_large, rss_small, rss_large, busy)
         finally:
             c.stop()
 
-    print(f"\nimport rate / HTTP batch rate: {args.lines / took_large / http_rate:.2f} (goal >= 1)")
-    print(f"peak RSS {args.lines:,} / {args.small:,} lines: {rss_large / rss_small:.2f} (goal: about 1)")
+    for name, (took_large, rss_small, rss_large, busy) in results.items():
+        print(f"\n[{name}] import rate / HTTP batch rate: {args.lines / took_large / http_rate:.2f} (goal >= 1)")
+        print(f"[{name}] peak RSS {args.lines:,} / {args.small:,} lines: {rss_large / rss_small:.2f} (goal: about 1)")
+        print(f"[{name}] live p99 during / without: {busy.p99() / quiet.p99():.1f}")
 
 
 if __name__ == "__main__":

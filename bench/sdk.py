@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-SERVER_KEY = "sk_bench"
+SERVER_KEY = "sk_bench_server_key_01"
 ROOT = Path(__file__).resolve().parents[1]
 PROPS = {"plan": "pro", "path": "/pricing", "amount": 42, "flag": True}
 
@@ -69,9 +69,9 @@ class Collector:
             "--server-key",
             SERVER_KEY,
             "--export-token",
-            "ex_bench",
+            "ex_bench_export_token_01",
             "--cookie-secret",
-            "bench",
+            "bench-cookie-secret-0001",
             "--log-level",
             "warning",
         ]
@@ -86,7 +86,10 @@ class Collector:
         while True:
             params = {"cursor": self.cursor} if self.cursor else {}
             r = httpx.get(
-                self.url + "/v1/export", params=params, headers={"Authorization": "Bearer ex_bench"}, timeout=60
+                self.url + "/v1/export",
+                params=params,
+                headers={"Authorization": "Bearer ex_bench_export_token_01"},
+                timeout=60,
             )
             r.raise_for_status()
             lines = r.text.count("\n")

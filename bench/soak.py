@@ -1,12 +1,16 @@
 """Soak: minutes of steady traffic with a share of hostile requests; memory, WAL and p99 must stay flat.
 
-Usage: python bench/soak.py [--minutes 3] [--rate 250] [--hostile-share 0.1]
+Usage: python bench/soak.py [--minutes 3] [--rate 250] [--hostile-share 0.1] [--prefill 0]
 
 One `footfall serve` (SQLite, enrichment on) gets, at the same time:
 - steady traffic: `--rate` requests a second of 20-message batches with the server key and single page
   views with the browser key (one in four), each with a unique long page URL now and then;
 - hostile traffic, `--hostile-share` of the request rate: 64 KB headers, 2,500-message bodies of invalid
   messages, 60 KB User-Agents, deep nesting, and 200 connections held open sending half a request line.
+
+`--prefill N` first fills the store with N messages like the steady traffic's (a few seconds per
+100,000), so that the soak runs on a store of a size it will have in service: a store's commits cost
+more while its indexes outgrow the page cache (the first few hundred thousand rows), then level off.
 
 Every 10 s it samples the collector's resident memory, the WAL's size and the p99 latency of the steady
 requests in that window, and counts 5xx answers. The figures to read: start, end and max of each; the
@@ -152,12 +156,40 @@ def idle_connections(c: Collector, count: int, stop: threading.Event) -> None:
         sock.close()
 
 
+def prefill(c: Collector, rows: int) -> None:
+    """`rows` messages written straight into the collector's (stopped) SQLite file, like the steady ones."""
+    import json
+    import sqlite3
+    import uuid
+
+    db = sqlite3.connect(c.data_dir / "footfall.db", isolation_level=None)
+    now = int(time.time() * 1000)
+    sql = ("INSERT INTO messages (message_id, type, event, user_id, anonymous_id, timestamp, received_at, body, "
+           "source) VALUES (?,?,?,?,?,?,?,?,?)")  # fmt: skip
+    done = 0
+    while done < rows:
+        chunk = []
+        for n in range(done, min(rows, done + 10_000)):
+            mid, user, anon = str(uuid.uuid4()), f"pre-u{n % 50_000}", f"pre-v{uuid.uuid4()}"
+            body = json.dumps({"type": "track", "event": "Product Viewed", "messageId": mid, "userId": user,
+                               "anonymousId": anon, "properties": {"product_id": str(n), "price": 9.5},
+                               "context": {"page": {"url": f"https://shop.example/p/{n}"}}}).encode()  # fmt: skip
+            chunk.append((mid, "track", "Product Viewed", user if n % 3 else None, anon, now, now, body, "prefill"))
+        db.execute("BEGIN")
+        db.executemany(sql, chunk)
+        db.execute("COMMIT")
+        done += len(chunk)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--rate", type=float, default=250.0, help="steady requests a second, in all")
     parser.add_argument("--hostile-share", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--prefill", type=int, default=0, help="messages stored before the soak starts")
     parser.add_argument("--collector-args", default="", help="extra `footfall serve` flags, e.g. '--wal-limit-mb 16'")
     args = parser.parse_args()
 
@@ -167,6 +199,12 @@ def main() -> None:
         extra = args.collector_args.split()
         c = Collector(Path(tmp) / "data", "--log-level", "warning", "--rate-limit-per-ip", "0", *extra)
         c.start()
+        if args.prefill:
+            c.stop()
+            started = time.monotonic()
+            prefill(c, args.prefill)
+            print(f"prefilled {args.prefill:,} messages in {time.monotonic() - started:.0f} s", flush=True)
+            c.start()
         assert c.proc is not None
         wal = c.data_dir / "footfall.db-wal"
         stats = Stats()

@@ -114,6 +114,7 @@ def serve(config_file: Path | None, **kwargs: Any) -> None:
     import uvicorn
 
     from collector.app import create_app
+    from collector.import_client import announce_serving
     from collector.logs import configure as configure_logging
     from collector.logs import install_access_log_filter
     from collector.server import bounded_protocol
@@ -141,7 +142,14 @@ def serve(config_file: Path | None, **kwargs: Any) -> None:
         server_header=False,
     )
     install_access_log_filter(settings.ip_policy)  # after uvicorn.Config, which configures its loggers
-    server = uvicorn.Server(config)
+    withdraw = announce_serving(settings)  # `footfall import` on this data directory goes through this process
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            withdraw()  # here: after a signal, uvicorn re-raises it, and the process ends without unwinding
+            await super().shutdown(sockets)
+
+    server = Server(config)
     stop = server.handle_exit
 
     def handle_exit(sig: int, frame: Any) -> None:  # let waiting requests (export `wait`) answer at once
@@ -151,7 +159,10 @@ def serve(config_file: Path | None, **kwargs: Any) -> None:
         stop(sig, frame)
 
     server.handle_exit = handle_exit  # type: ignore[method-assign]
-    server.run()
+    try:
+        server.run()
+    finally:
+        withdraw()
 
 
 def _print_banner(s: Settings, made: set[str], *, terminal: bool) -> None:
@@ -287,6 +298,7 @@ IMPORT_SETTINGS = STORE_SETTINGS | {
     "geoip_db": "MaxMind City or Country .mmdb file for locations (from each message's context.ip).",
     "ip_policy": "What is stored of a message's context.ip: truncate, keep or drop.",
     "bots": "Messages of bots (by their context.userAgent): keep (flagged) or drop.",
+    "server_key": "The collector's server key, to import through a running collector. [default: from secrets.json]",
 }
 
 
@@ -300,6 +312,13 @@ IMPORT_SETTINGS = STORE_SETTINGS | {
     help="The files' format. [default: csv for *.csv and *.csv.gz, else ndjson]",
 )
 @click.option("--source", default="import", show_default=True, help="Source name the messages are stored with.")
+@click.option(
+    "--url",
+    default=None,
+    help="Import through the collector at this base URL (its streamed import, with the server key). "
+    "[default: the collector serving --data-dir, if one runs; else straight into the store]",
+)
+@click.option("--direct", is_flag=True, help="Write straight into the store, even while a collector serves it.")
 @click.option(
     "--mapping",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -337,8 +356,10 @@ def import_command(config_file: Path | None, files: tuple[Path, ...], fmt: str |
 
     Each message keeps its own time; receivedAt is the time of the import. Lines without a messageId get one
     derived from their content, so importing a file again (or again after an interruption) stores nothing
-    twice. Works on the store directly, whether or not the collector is running.
+    twice. While a collector serves the data directory, the files go through it (its writer stores them
+    between live commits, and its enrichment settings apply); otherwise straight into the store.
     """
+    from collector.import_client import run_import_via, running_collector
     from collector.imports import CsvMapping, load_mapping, parse_pairs, run_import
 
     flags, opts = split_settings(kwargs)
@@ -355,10 +376,22 @@ def import_command(config_file: Path | None, files: tuple[Path, ...], fmt: str |
             setattr(mapping, name, opts[flag])
     mapping.properties |= parse_pairs(opts["properties"])
     mapping.traits |= parse_pairs(opts["traits"])
+    url = opts["url"] or (None if opts["direct"] else running_collector(settings))
     try:
         mapping.check()
-        summary = run_import(settings, files, fmt=fmt, mapping=mapping, source=opts["source"])
-    except ValueError as exc:
+        if url is None:
+            summary = run_import(settings, files, fmt=fmt, mapping=mapping, source=opts["source"])
+        else:
+            click.echo(f"importing through the collector at {url}", err=True)
+            try:
+                key = settings.with_kept("server_key").server_key
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"{exc} Importing through the collector takes its server key; --direct writes straight "
+                    "into the store instead."
+                ) from None
+            summary = run_import_via(url, key, list(files), fmt=fmt, mapping=mapping, source=opts["source"])
+    except (ValueError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(summary.text())
     if summary.error:

@@ -1,7 +1,8 @@
 """Import: files of messages (NDJSON, or CSV with a mapping; gzip or not) through the ingest pipeline.
 
 A file is read in bounded pieces and its lines go, a chunk at a time, through the same validate, identify,
-enrich and store as live server traffic (`ingest.import_chunk`): memory stays the same for any file size.
+enrich and store as live server traffic (`ingest.prepare_import_chunk`, then `store_import_chunk` while the
+next chunk is prepared): memory stays the same for any file size.
 Each line keeps its own time (historical import; `receivedAt` is the time of the import). A line without a
 messageId gets one derived from its content, so importing a file again, or again after an interruption,
 stores nothing twice. Anonymous messages older than the retention are not stored, unless their anonymousId
@@ -14,6 +15,7 @@ one in the collector, on an NDJSON body of any length, for server keys.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -42,11 +44,13 @@ from collector.ingest import (
     ImportAnswer,
     Stages,
     counted,
-    import_chunk,
+    prepare_import_chunk,
     refuse_when_behind,
     refuse_when_limited,
+    store_import_chunk,
 )
 from collector.receive import Gunzip, header_write_key
+from collector.sources import DEFAULT_SERVER
 from collector.store.base import WriteBatch
 from collector.store.group_commit import GroupCommitter, StoreUnavailable
 from collector.types import MESSAGE_TYPES, StoredMessage
@@ -55,6 +59,7 @@ from collector.validate import MAX_MESSAGE_BYTES
 CHUNK_LINES = 1000  # lines a chunk: one commit of the writer, a few milliseconds
 READ_BYTES = 256 * 1024  # what is read (or decompressed) at a time
 MAX_LISTED = 100  # rejections listed in a summary (the count is always whole)
+MAX_SOURCE_NAME = 100  # characters of a source name given to the streamed import
 _aged_codec = (msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(list[StoredMessage]))
 
 
@@ -306,17 +311,30 @@ class Importer:
         self.file: str | None = None  # named in the rejections, when several files are imported
         self.on_chunk = on_chunk
         self._aged: IO[bytes] | None = None
+        self._storing: asyncio.Task[ImportAnswer] | None = None
 
     async def feed(self, lines: list[Line]) -> None:
         s = self.summary
         s.read += len(lines)
-        good: list[tuple[int, bytes]] = []
+        good = [(number, item) for number, item in lines if not isinstance(item, Unreadable)]
+        answer = prepare_import_chunk(self.stages, self.source, good, expire_before=self.expire_before)
+        # This chunk commits while the next one is read and prepared: the writer and the event loop
+        # work at the same time. At most one chunk waits for its commit.
+        await self.drain()
         for number, item in lines:
             if isinstance(item, Unreadable):
                 self._reject(number, None, str(item))
-            else:
-                good.append((number, item))
-        answer = await import_chunk(self.stages, self.source, good, expire_before=self.expire_before)
+        self._storing = asyncio.create_task(store_import_chunk(self.stages, answer))
+
+    async def drain(self) -> None:
+        """Wait for the chunk being stored, and count what became of it."""
+        if self._storing is None:
+            return
+        storing, self._storing = self._storing, None
+        self._count(await storing)
+
+    def _count(self, answer: ImportAnswer) -> None:
+        s = self.summary
         s.accepted += answer.accepted
         s.duplicates += answer.duplicates
         s.dropped += answer.dropped
@@ -383,10 +401,14 @@ async def import_lines(
                     chunk = []
         if chunk:
             await importer.feed(chunk)
+        await importer.drain()
         if finish:
             await importer.finish()
     except StoreUnavailable as exc:
         importer.summary.error = f"{exc}; what was committed before stays, and importing again adds only the rest"
+    finally:  # a chunk still committing when something else went wrong: counted all the same
+        with contextlib.suppress(StoreUnavailable):
+            await importer.drain()
     return importer.summary
 
 
@@ -485,6 +507,16 @@ async def _stream(request: Request) -> Response:
     if source.kind != "server":
         raise HTTPError(403, "the streamed import takes a server write key (the browser key is public)")
     assert key is not None
+    name = source.name
+    label = request.query_params.get("source")
+    if label is not None and label != source.name:
+        # `footfall import` through the collector names its messages' source (`--source`), with the
+        # collector's own server key; a named source's key stores its messages as its own.
+        if source.name != DEFAULT_SERVER:
+            raise HTTPError(400, f"`source` is for the collector's own server key: this key's source is {name!r}")
+        if not label.strip() or len(label) > MAX_SOURCE_NAME:
+            raise HTTPError(400, f"`source` must be a name of 1 to {MAX_SOURCE_NAME} characters")
+        name = label
     refuse_when_limited(rt, rt.limits.check("server", key, None), {})
     encoding = request.headers.get("content-encoding", "identity").lower()
     if encoding not in ("gzip", "identity", ""):
@@ -494,7 +526,7 @@ async def _stream(request: Request) -> Response:
     def counted(answer: ImportAnswer) -> None:
         rt.metrics.outcomes("import_stream", source.name, answer.outcomes, answer.rejection_reasons)
 
-    importer = Importer(Stages.of(rt), source.name, rt.settings.anonymous_retention_days, on_chunk=counted)
+    importer = Importer(Stages.of(rt), name, rt.settings.anonymous_retention_days, on_chunk=counted)
     problem: list[str] = []
 
     async def lines() -> AsyncIterator[Line]:

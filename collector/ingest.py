@@ -4,8 +4,9 @@
 (with its reason, and kept in the quarantine), refused (its user was erased and is suppressed), or
 dropped (a bot, under `--bots drop`). The answer is sent only after the request's rows are committed.
 
-The steps after receive need no request: `import_chunk` runs them for lines of a file (`imports.py`), as
-server traffic with no cookies, on `Stages` that the running collector or `footfall import` holds.
+The steps after receive need no request: `prepare_import_chunk` and `store_import_chunk` run them for lines
+of a file (`imports.py`), as server traffic with no cookies, on `Stages` that the running collector or
+`footfall import` holds.
 """
 
 from __future__ import annotations
@@ -160,20 +161,26 @@ async def _handle(request: Request, rt: Runtime, implied_type: str | None) -> Re
     return response
 
 
-async def import_chunk(
+def prepare_import_chunk(
     stages: Stages, source: str, lines: Sequence[tuple[int, bytes]], *, expire_before: int
 ) -> ImportAnswer:
-    """Lines of an imported file (line number, one message's JSON) through validate, identify, enrich and
-    store, as server traffic: IDs and context as the lines give them, each line's own time kept (no skew
+    """Lines of an imported file (line number, one message's JSON) through validate, identify and enrich,
+    as server traffic: IDs and context as the lines give them, each line's own time kept (no skew
     correction), `receivedAt` now. A line without a messageId gets one derived from its content, so a file
     imported again stores nothing twice. Anonymous messages that happened before `expire_before` (ms) are
     not stored: they are handed back in `aged` (stored later only if their anonymousId turns out linked).
     Rejected lines are answered with their line numbers, not quarantined (the file holds them).
-    Raises StoreUnavailable if the commit fails."""
+    `store_import_chunk` stores the rest; the next chunk may be prepared meanwhile (the links a chunk
+    makes are written whether or not they were seen before, so nothing depends on the order)."""
     answer = ImportAnswer(None, datetime.now(UTC), stages.graph, source, browser=False, expire_before=expire_before)
     valid = _validate([raw for _, raw in lines], [number for number, _ in lines], None, "server", answer)
     _refuse_suppressed(stages, valid, answer)
     _enrich(stages.enricher, valid, Envelope([]), RequestFacts("server", None, None), answer, historical=True)
+    return answer
+
+
+async def store_import_chunk(stages: Stages, answer: ImportAnswer) -> ImportAnswer:
+    """Commit a prepared chunk. Raises StoreUnavailable if the commit fails."""
     answer.settle(await _store(stages, answer.batch))
     return answer
 

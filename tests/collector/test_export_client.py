@@ -30,7 +30,7 @@ def test_export_command_resumes_from_its_cursor_file(collector: Collector, tmp_p
     assert lines == [*first, "late-1"]
     assert run("--type", "page").returncode == 0 and len(out.read_text().splitlines()) == 21
     bad = subprocess.run([sys.executable, "-m", "collector", "export", "--url", collector.url, "--export-token",
-                          "wrong", "--data-dir", str(tmp_path / "cli")],
+                          "wrong-token-0123456789", "--data-dir", str(tmp_path / "cli")],
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert bad.returncode == 1 and "export failed (401)" in bad.stderr
 
