@@ -36,13 +36,15 @@ from bench.soak import rss_mb  # noqa: E402
 from tests.conftest import Collector  # noqa: E402
 
 
-def write_file(path: Path, lines: int) -> None:
+def write_file(path: Path, lines: int, tag: str = "") -> None:
     """Messages as a shop's history: tracks of 10,000 users over the last 60 days, no messageIds."""
     now = datetime.now(UTC)
     with path.open("w") as fh:
         for i in range(lines):
             when = (now - timedelta(seconds=(lines - i) * 60 * 60 * 24 * 60 / lines)).isoformat()
-            props = {"product_id": str(i % 997), "price": 59.9, "currency": "EUR", "n": i}
+            props = {"product_id": str(i % 997), "price": 59.9, "currency": "EUR", "n": i} | (
+                {"tag": tag} if tag else {}
+            )
             msg = MESSAGE | {
                 "userId": f"user-{i % 10_000}",
                 "timestamp": when.replace("+00:00", "Z"),
@@ -145,6 +147,9 @@ def main() -> None:
             results = {}
             for how in [(), ("--direct",)] if args.direct else [()]:
                 name = "direct" if how else "through the collector"
+                if how:  # other lines than the first import's: new messages, not duplicates
+                    write_file(small, args.small, "direct")
+                    write_file(large, args.lines, "direct")
                 before = rss_mb(c.proc.pid)
                 took_small, rss_small, _ = run_import(c, small, *how)
                 grew_small = rss_mb(c.proc.pid) - before

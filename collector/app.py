@@ -22,6 +22,7 @@ from collector.enrich import Enricher
 from collector.graph import Graph
 from collector.http import HTTPError, handle_http_error, json_response, runtime
 from collector.identify import CookieJar
+from collector.import_worker import Preparer
 from collector.metrics import Metrics, metrics_endpoint
 from collector.notify import Notifier
 from collector.paging import Cursors
@@ -113,6 +114,7 @@ def create_app(settings: Settings) -> Starlette:
             notifier=notifier,
             tracker=_load_tracker(),
             counters=counters,
+            preparer=Preparer(settings),
         )
         metrics_server = None
         if settings.metrics_port:
@@ -147,6 +149,7 @@ def create_app(settings: Settings) -> Starlette:
             await committer.stop()
             await store.close()
             enricher.close()
+            rt.preparer.close()
 
     # The ingest routes first: the router tries routes in order, and they take nearly all requests.
     routes: list[BaseRoute] = [Route("/v1/batch", ingest.batch_endpoint, methods=["POST"])]

@@ -128,8 +128,8 @@ class Settings:
         "Connections served at once; requests beyond get 503 (0: no limit but the system's).", default=0
     )
     wal_limit_mb: int = _help(
-        "SQLite: past this size the WAL is checkpointed and truncated between two commits, so it stays "
-        "about this small under any steady load.",
+        "SQLite: past this size the WAL is checkpointed between two commits and written again from its "
+        "start, so it stays about this small under any steady load.",
         default=64,
     )
     max_pending_rows: int = _help(

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import tomllib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +39,7 @@ from collector.config import Settings
 from collector.enrich import Enricher, to_ms
 from collector.graph import Graph
 from collector.http import HTTPError, json_response, runtime
+from collector.import_worker import Preparer
 from collector.ingest import (
     REFUSED,
     ImportAnswer,
@@ -56,7 +57,7 @@ from collector.store.group_commit import GroupCommitter, StoreUnavailable
 from collector.types import MESSAGE_TYPES, StoredMessage
 from collector.validate import MAX_MESSAGE_BYTES
 
-CHUNK_LINES = 1000  # lines a chunk: one commit of the writer, a few milliseconds
+CHUNK_LINES = 500  # lines a chunk: one commit of the writer (committed after the live requests waiting)
 READ_BYTES = 256 * 1024  # what is read (or decompressed) at a time
 MAX_LISTED = 100  # rejections listed in a summary (the count is always whole)
 MAX_SOURCE_NAME = 100  # characters of a source name given to the streamed import
@@ -303,6 +304,7 @@ class Importer:
         retention_days: int,
         *,
         on_chunk: Callable[[ImportAnswer], None] | None = None,
+        preparer: Preparer | None = None,
     ) -> None:
         self.stages = stages
         self.source = source
@@ -310,28 +312,49 @@ class Importer:
         self.summary = Summary()
         self.file: str | None = None  # named in the rejections, when several files are imported
         self.on_chunk = on_chunk
+        self.preparer = preparer  # None: chunks are prepared in this process, on its event loop
+        self._import_id = preparer.new_import() if preparer is not None else 0
         self._aged: IO[bytes] | None = None
+        self._preparing: tuple[Awaitable[ImportAnswer], list[tuple[int, str]]] | None = None
         self._storing: asyncio.Task[ImportAnswer] | None = None
 
     async def feed(self, lines: list[Line]) -> None:
-        s = self.summary
-        s.read += len(lines)
+        """One chunk of lines: its preparation begins (in the worker process, if there is one) while the
+        chunk before goes to the writer. At most three chunks are in hand: one read, one being prepared,
+        one being committed."""
+        self.summary.read += len(lines)
         good = [(number, item) for number, item in lines if not isinstance(item, Unreadable)]
-        answer = prepare_import_chunk(self.stages, self.source, good, expire_before=self.expire_before)
-        # This chunk commits while the next one is read and prepared: the writer and the event loop
-        # work at the same time. At most one chunk waits for its commit.
-        await self.drain()
-        for number, item in lines:
-            if isinstance(item, Unreadable):
-                self._reject(number, None, str(item))
+        unreadable = [(number, str(item)) for number, item in lines if isinstance(item, Unreadable)]
+        if self.preparer is None:
+            prepared: asyncio.Future[ImportAnswer] = asyncio.get_running_loop().create_future()
+            prepared.set_result(prepare_import_chunk(self.stages, self.source, good, expire_before=self.expire_before))
+        else:
+            prepared = self.preparer.start(self.stages, self._import_id, self.source, good, self.expire_before)
+        await self._advance()
+        self._preparing = (prepared, unreadable)
+
+    async def _advance(self) -> None:
+        """The chunk being prepared goes on to the writer, once the chunk before it is committed."""
+        if self._preparing is None:
+            return
+        (prepared, unreadable), self._preparing = self._preparing, None
+        answer = await prepared
+        if self.preparer is not None:
+            answer = self.preparer.finish(self.stages, answer)
+        await self._stored()
+        for number, reason in unreadable:
+            self._reject(number, None, reason)
         self._storing = asyncio.create_task(store_import_chunk(self.stages, answer))
 
+    async def _stored(self) -> None:
+        if self._storing is not None:
+            storing, self._storing = self._storing, None
+            self._count(await storing)
+
     async def drain(self) -> None:
-        """Wait for the chunk being stored, and count what became of it."""
-        if self._storing is None:
-            return
-        storing, self._storing = self._storing, None
-        self._count(await storing)
+        """Everything fed so far prepared, committed and counted."""
+        await self._advance()
+        await self._stored()
 
     def _count(self, answer: ImportAnswer) -> None:
         s = self.summary
@@ -406,8 +429,8 @@ async def import_lines(
             await importer.finish()
     except StoreUnavailable as exc:
         importer.summary.error = f"{exc}; what was committed before stays, and importing again adds only the rest"
-    finally:  # a chunk still committing when something else went wrong: counted all the same
-        with contextlib.suppress(StoreUnavailable):
+    finally:  # chunks still on their way when something else went wrong: counted all the same
+        with contextlib.suppress(Exception):
             await importer.drain()
     return importer.summary
 
@@ -459,6 +482,7 @@ def run_import(
         committer = GroupCommitter(store)
         committer.start()
         enricher = Enricher(settings)
+        preparer = Preparer(settings)
         try:
             stages = Stages(enricher, Graph(await store.read_suppressed()), committer, Counter())
             total = sum(p.stat().st_size for p in paths)
@@ -468,7 +492,9 @@ def run_import(
                 def progress(answer: ImportAnswer) -> None:
                     bar.update(at[0] + at[1].tell() - bar.n)
 
-                importer = Importer(stages, source, settings.anonymous_retention_days, on_chunk=progress)
+                importer = Importer(
+                    stages, source, settings.anonymous_retention_days, on_chunk=progress, preparer=preparer
+                )
                 for path in paths:
                     importer.file = str(path) if len(paths) > 1 else None
                     with path.open("rb") as raw:
@@ -485,6 +511,7 @@ def run_import(
             await committer.stop()
             await store.close()
             enricher.close()
+            preparer.close()
 
     return asyncio.run(run())
 
@@ -526,7 +553,9 @@ async def _stream(request: Request) -> Response:
     def counted(answer: ImportAnswer) -> None:
         rt.metrics.outcomes("import_stream", source.name, answer.outcomes, answer.rejection_reasons)
 
-    importer = Importer(Stages.of(rt), name, rt.settings.anonymous_retention_days, on_chunk=counted)
+    importer = Importer(
+        Stages.of(rt), name, rt.settings.anonymous_retention_days, on_chunk=counted, preparer=rt.preparer
+    )
     problem: list[str] = []
 
     async def lines() -> AsyncIterator[Line]:

@@ -180,8 +180,8 @@ def prepare_import_chunk(
 
 
 async def store_import_chunk(stages: Stages, answer: ImportAnswer) -> ImportAnswer:
-    """Commit a prepared chunk. Raises StoreUnavailable if the commit fails."""
-    answer.settle(await _store(stages, answer.batch))
+    """Commit a prepared chunk, after the live requests waiting. Raises StoreUnavailable if it fails."""
+    answer.settle(await _store(stages, answer.batch, background=True))
     return answer
 
 
@@ -301,12 +301,13 @@ def _enrich(
 
 
 # --- store ----------------------------------------------------------------------------------------------
-async def _store(stages: Stages, batch: WriteBatch) -> set[str]:
-    """Commit the rows (shared with other requests' in one group commit); the new messageIds. Raises
-    StoreUnavailable if the commit failed (nothing of the batch is stored then)."""
+async def _store(stages: Stages, batch: WriteBatch, *, background: bool = False) -> set[str]:
+    """Commit the rows (shared with other requests' in one group commit, unless `background`: see
+    `GroupCommitter.submit`); the new messageIds. Raises StoreUnavailable if the commit failed (nothing of
+    the batch is stored then)."""
     if not len(batch):
         return set()
-    new_ids = await stages.committer.submit(batch)
+    new_ids = await stages.committer.submit(batch, background=background)
     stages.graph.remember(batch.links)
     stages.graph.remember(batch.guarded_links)  # written, or refused for good: either way, not to try again
     return new_ids

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from collector.config import Settings
 from collector.enrich import Enricher
@@ -16,6 +17,9 @@ from collector.ratelimit import RateLimits
 from collector.sources import Sources
 from collector.store import Store
 from collector.store.group_commit import GroupCommitter
+
+if TYPE_CHECKING:  # (it imports the ingest steps, which import this module)
+    from collector.import_worker import Preparer
 
 
 @dataclass
@@ -31,5 +35,6 @@ class Runtime:
     sources: Sources
     metrics: Metrics
     notifier: Notifier
+    preparer: Preparer
     tracker: tuple[bytes, str] | None = None  # the built tracker and its ETag
     counters: Counter[str] = field(default_factory=Counter)

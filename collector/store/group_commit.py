@@ -26,13 +26,22 @@ class StoreUnavailable(Exception):
     pass
 
 
+class _Background:
+    """A batch that waits while requests are queued (an import's chunk), committed on its own."""
+
+    def __init__(self, batch: WriteBatch, future: asyncio.Future[set[str]]) -> None:
+        self.batch = batch
+        self.future = future
+        self.passed = False  # requests went first once; next time it goes, so that it is never starved
+
+
 class _Exclusive:
     def __init__(self, job: Callable[[], Awaitable[Any]], future: asyncio.Future[Any]) -> None:
         self.job = job
         self.future = future
 
 
-_Item = tuple[WriteBatch, "asyncio.Future[set[str]]"] | _Exclusive | None
+_Item = tuple[WriteBatch, "asyncio.Future[set[str]]"] | _Background | _Exclusive | None
 
 
 class GroupCommitter:
@@ -60,11 +69,13 @@ class GroupCommitter:
         if self._task is None or self._task.done():
             raise StoreUnavailable("the store writer is not running")
 
-    async def submit(self, batch: WriteBatch) -> set[str]:
-        """Returns the messageIds newly stored, once they are committed."""
+    async def submit(self, batch: WriteBatch, *, background: bool = False) -> set[str]:
+        """Returns the messageIds newly stored, once they are committed. A `background` batch (an import's
+        chunk) is committed on its own, after the requests queued when its turn comes: a live request
+        waits for at most one background commit, not for a commit swollen by one."""
         self._check_running()
         future: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((batch, future))
+        self._queue.put_nowait(_Background(batch, future) if background else (batch, future))
         self.pending += len(batch)
         return await future
 
@@ -83,6 +94,13 @@ class GroupCommitter:
                 return
             if isinstance(item, _Exclusive):
                 await self._exclusive(item)
+                continue
+            if isinstance(item, _Background):
+                if not item.passed and not self._queue.empty():
+                    item.passed = True
+                    self._queue.put_nowait(item)  # behind the requests queued now
+                else:
+                    await self._commit([(item.batch, item.future)])
                 continue
             group = [item]
             rows = len(item[0])

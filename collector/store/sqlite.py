@@ -104,8 +104,8 @@ MIGRATIONS: list[str] = [
 
 log = logging.getLogger("footfall.store")
 
-CHECKPOINT_INTERVAL = 1.0  # seconds
-WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes the WAL file is cut back to after a reset
+CHECKPOINT_INTERVAL = 0.25  # seconds between PASSIVE checkpoints (they wait for nobody)
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes: the default of --wal-limit-mb
 
 COLUMNS = "message_id, type, event, user_id, anonymous_id, timestamp, received_at, body, source"
 ROWS_PER_STATEMENT = 32766 // 9 // 2  # well under SQLite's bound-variable limit
@@ -162,7 +162,9 @@ class SqliteStore(sql_.SharedReads):
         # Checkpoints (copying the WAL into the database, with an fsync) would stall the writer, and so
         # every waiting request; a connection of their own does them instead (see _checkpoint_loop).
         await conn.execute("PRAGMA wal_autocheckpoint=0")
-        await conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        # When the WAL starts again from its beginning, its file is cut back to the limit: past it, it has
+        # grown since (see after_commit).
+        await conn.execute(f"PRAGMA journal_size_limit={self.wal_limit or WAL_SIZE_LIMIT}")
         return conn
 
     async def _migrate(self, conn: aiosqlite.Connection) -> None:
@@ -339,13 +341,16 @@ class SqliteStore(sql_.SharedReads):
     async def after_commit(self) -> None:
         # The checkpointer's PASSIVE checkpoints cannot finish while commits keep coming (and readers keep
         # reading), so under steady load the WAL only grew. Past the limit, the writer itself, between
-        # commits, checkpoints and truncates it: the WAL stays under about the limit plus one commit.
+        # commits, finishes the checkpoint, and the next commit writes the WAL from its start (and cuts
+        # the file back to the limit): the WAL stays under about the limit plus one commit. The PASSIVE
+        # checkpoints, several a second, have done most of the copying by then, so this one is short (a
+        # TRUNCATE checkpoint here, with less done before it, held every commit up for 100 to 250 ms).
         try:
             size = os.stat(self.path + "-wal").st_size
         except OSError:
             return
         if size > self.wal_limit:
-            async with self.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+            async with self.writer.execute("PRAGMA wal_checkpoint(RESTART)") as cur:
                 row = await cur.fetchone()
             if row is not None and row[0]:
                 log.info(

@@ -1,0 +1,63 @@
+"""The group committer on a real SQLite store: live requests go before an import's chunks, which are never
+starved."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from collector.store.base import WriteBatch
+from collector.store.group_commit import GroupCommitter
+from collector.store.sqlite import SqliteStore
+from collector.types import StoredMessage
+
+
+def batch(*ids: str) -> WriteBatch:
+    return WriteBatch([StoredMessage(i, "track", "E", "u", None, 1, 1, b"{}", "test") for i in ids])
+
+
+def commit_order(path: Path) -> list[str]:
+    with sqlite3.connect(path) as db:
+        return [row[0] for row in db.execute("SELECT message_id FROM messages ORDER BY seq")]
+
+
+def test_a_background_batch_waits_for_the_requests_queued_and_then_goes(tmp_path: Path) -> None:
+    """Found measuring: live requests committed together with 1,000-row import chunks waited for them."""
+    path = tmp_path / "f.db"
+
+    async def run() -> list[set[str]]:
+        store = SqliteStore(f"sqlite:///{path}")
+        await store.open()
+        committer = GroupCommitter(store)
+        committer.start()
+        first, second = asyncio.Event(), asyncio.Event()
+        try:
+            # The writer is busy (a job holds it) while an import's chunk and then two requests queue.
+            busy = asyncio.create_task(committer.exclusive(first.wait))
+            await asyncio.sleep(0)
+            imported = asyncio.create_task(committer.submit(batch("import-1", "import-2"), background=True))
+            await asyncio.sleep(0)
+            live = [asyncio.create_task(committer.submit(batch(f"live-{i}"))) for i in range(2)]
+            await asyncio.sleep(0)
+            busy_again = asyncio.create_task(committer.exclusive(second.wait))  # after the requests' commit
+            await asyncio.sleep(0)
+            first.set()
+            await asyncio.wait_for(asyncio.shield(live[0]), 10)
+            # A request that comes now, while the chunk waits its turn, does not pass it again.
+            live.append(asyncio.create_task(committer.submit(batch("live-late"))))
+            await asyncio.sleep(0)
+            second.set()
+            await busy
+            await busy_again
+            results = [await imported]
+            results += [await task for task in live]
+            return results
+        finally:
+            await committer.stop()
+            await store.close()
+
+    results = asyncio.run(run())
+    assert results == [{"import-1", "import-2"}, {"live-0"}, {"live-1"}, {"live-late"}]
+    # The queued requests before the import's chunk; a request that came later does not pass it again.
+    assert commit_order(path) == ["live-0", "live-1", "import-1", "import-2", "live-late"]
