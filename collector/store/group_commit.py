@@ -19,6 +19,8 @@ from collector.store.base import Store, WriteBatch
 log = logging.getLogger("footfall.store")
 
 MAX_ROWS_PER_COMMIT = 20_000
+# Messages of a background batch a commit: a live request waits for at most one such commit (a few ms).
+BACKGROUND_SLICE = 250
 T = TypeVar("T")
 
 
@@ -27,12 +29,27 @@ class StoreUnavailable(Exception):
 
 
 class _Background:
-    """A batch that waits while requests are queued (an import's chunk), committed on its own."""
+    """A batch (an import's chunk) written a slice at a time, each slice a commit of its own, after the
+    requests queued when its turn comes."""
 
     def __init__(self, batch: WriteBatch, future: asyncio.Future[set[str]]) -> None:
         self.batch = batch
         self.future = future
-        self.passed = False  # requests went first once; next time it goes, so that it is never starved
+        self.passed = False  # requests went first once; next time this slice goes, so it is never starved
+        self.written = 0  # messages written so far
+        self.inserted: set[str] = set()
+
+    def next_slice(self) -> WriteBatch:
+        b, start = self.batch, self.written
+        self.written += BACKGROUND_SLICE
+        messages = b.messages[start : self.written]
+        if start:
+            return WriteBatch(messages)
+        return WriteBatch(messages, b.quarantine, b.links, b.traits, b.guarded_links)  # the rest with the first
+
+    @property
+    def finished(self) -> bool:
+        return self.written >= len(self.batch.messages)
 
 
 class _Exclusive:
@@ -71,8 +88,9 @@ class GroupCommitter:
 
     async def submit(self, batch: WriteBatch, *, background: bool = False) -> set[str]:
         """Returns the messageIds newly stored, once they are committed. A `background` batch (an import's
-        chunk) is committed on its own, after the requests queued when its turn comes: a live request
-        waits for at most one background commit, not for a commit swollen by one."""
+        chunk) is committed on its own, BACKGROUND_SLICE messages a commit, each slice after the requests
+        queued when its turn comes: a live request waits for at most one short background commit, not for
+        a commit swollen by an import."""
         self._check_running()
         future: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Background(batch, future) if background else (batch, future))
@@ -91,7 +109,10 @@ class GroupCommitter:
         while True:
             item = carried.pop() if carried else await self._queue.get()
             if item is None:
-                return
+                if self._queue.empty():
+                    return
+                self._queue.put_nowait(None)  # background batches are still being written: after them
+                continue
             if isinstance(item, _Exclusive):
                 await self._exclusive(item)
                 continue
@@ -100,7 +121,7 @@ class GroupCommitter:
                     item.passed = True
                     self._queue.put_nowait(item)  # behind the requests queued now
                 else:
-                    await self._commit([(item.batch, item.future)])
+                    await self._commit_slice(item)
                 continue
             group = [item]
             rows = len(item[0])
@@ -112,6 +133,24 @@ class GroupCommitter:
                 group.append(nxt)
                 rows += len(nxt[0])
             await self._commit(group)
+
+    async def _commit_slice(self, item: _Background) -> None:
+        part = item.next_slice()
+        done: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
+        await self._commit([(part, done)])
+        if done.exception() is not None:  # the import stops; what was committed before stays
+            if not item.future.done():
+                item.future.set_exception(done.exception())  # type: ignore[arg-type]
+            self.pending -= max(0, len(item.batch.messages) - item.written)  # the slices never written
+            return
+        item.inserted |= done.result()
+        item.batch.refused_users |= part.refused_users
+        if item.finished:
+            if not item.future.done():
+                item.future.set_result(item.inserted)
+        else:
+            item.passed = False
+            self._queue.put_nowait(item)  # the next slice, after the requests that came meanwhile
 
     async def _exclusive(self, item: _Exclusive) -> None:
         try:
