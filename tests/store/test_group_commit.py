@@ -61,3 +61,38 @@ def test_a_background_batch_waits_for_the_requests_queued_and_then_goes(tmp_path
     assert results == [{"import-1", "import-2"}, {"live-0"}, {"live-1"}, {"live-late"}]
     # The queued requests before the import's chunk; a request that came later does not pass it again.
     assert commit_order(path) == ["live-0", "live-1", "import-1", "import-2", "live-late"]
+
+
+def test_a_large_background_batch_is_written_in_slices_with_requests_between(tmp_path: Path) -> None:
+    """A live request waits for one slice's commit, not for a whole import chunk's."""
+    from collector.store.group_commit import BACKGROUND_SLICE
+
+    path = tmp_path / "f.db"
+    size = 2 * BACKGROUND_SLICE + 7
+    commits: list[int] = []
+
+    async def run() -> tuple[set[str], set[str]]:
+        store = SqliteStore(f"sqlite:///{path}")
+        await store.open()
+        committer = GroupCommitter(store)
+        committer.start()
+        live: list[asyncio.Future[set[str]]] = []
+
+        def arrive(rows: int, seconds: float) -> None:  # a request arrives while the first slice commits
+            commits.append(rows)
+            if len(commits) == 1:
+                live.append(asyncio.ensure_future(committer.submit(batch("live"))))
+
+        committer.on_commit = arrive
+        try:
+            imported = await committer.submit(batch(*(f"import-{i}" for i in range(size))), background=True)
+            return imported, await live[0]
+        finally:
+            await committer.stop()
+            await store.close()
+
+    imported, live = asyncio.run(run())
+    assert imported == {f"import-{i}" for i in range(size)} and live == {"live"}
+    assert sorted(commits) == sorted([BACKGROUND_SLICE, BACKGROUND_SLICE, 7, 1]) and commits[0] == BACKGROUND_SLICE
+    order = commit_order(path)
+    assert len(order) == size + 1 and BACKGROUND_SLICE <= order.index("live") < size  # between two slices
