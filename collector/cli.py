@@ -338,7 +338,12 @@ IMPORT_SETTINGS = STORE_SETTINGS | {
 @click.option("--user-id-column", default=None, help="CSV: the column holding the userId.")
 @click.option("--anonymous-id-column", default=None, help="CSV: the column holding the anonymousId.")
 @click.option("--message-id-column", default=None, help="CSV: the column holding the messageId (else one is derived).")
-@click.option("--timestamp-column", default=None, help="CSV: the column holding when it happened (ISO 8601, zone).")
+@click.option("--timestamp-column", default=None, help="CSV: the column holding when it happened (ISO 8601).")
+@click.option(
+    "--timezone",
+    default=None,
+    help="CSV: the time zone of timestamps that name none (e.g. Europe/Berlin). [default: such rows are rejected]",
+)
 @click.option("--group-id-column", default=None, help="CSV: the column holding the groupId (group).")
 @click.option(
     "--property",
@@ -371,7 +376,7 @@ def import_command(config_file: Path | None, files: tuple[Path, ...], fmt: str |
     for name, flag in (("type", "msg_type"), ("event", "event"), ("event_column", "event_column"),
                        ("user_id", "user_id_column"), ("anonymous_id", "anonymous_id_column"),
                        ("message_id", "message_id_column"), ("timestamp", "timestamp_column"),
-                       ("group_id", "group_id_column")):  # fmt: skip
+                       ("timezone", "timezone"), ("group_id", "group_id_column")):  # fmt: skip
         if opts[flag]:
             setattr(mapping, name, opts[flag])
     mapping.properties |= parse_pairs(opts["properties"])

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from starlette.requests import ClientDisconnect, Request
@@ -139,6 +140,7 @@ class CsvMapping:
     anonymous_id: str | None = None
     message_id: str | None = None
     timestamp: str | None = None
+    timezone: str | None = None  # the zone of timestamps that name none (IANA name, e.g. Europe/Berlin)
     group_id: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
     traits: dict[str, str] = field(default_factory=dict)
@@ -154,6 +156,27 @@ class CsvMapping:
             raise ValueError("track messages need an event: give the event name, or the column that holds it")
         for what, spec in [*self.properties.items(), *self.traits.items()]:
             _column_and_type(what, spec)
+        self.zone()
+
+    def zone(self) -> ZoneInfo | None:
+        if not self.timezone:
+            return None
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"timezone {self.timezone!r} is not a time zone's name (e.g. UTC, Europe/Berlin)"
+            ) from None
+
+    def when(self, text: str, zone: ZoneInfo | None) -> str:
+        """A timestamp cell as the message's `timestamp`: as it is, or in `zone` if it names no zone."""
+        if zone is None:
+            return text
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return text  # validation says what is wrong with it
+        return parsed.replace(tzinfo=zone).isoformat() if parsed.tzinfo is None else text
 
 
 def load_mapping(path: Path) -> CsvMapping:
@@ -222,6 +245,7 @@ def csv_lines(text: IO[str], mapping: CsvMapping) -> Iterator[Line]:
     if missing:
         raise ValueError(f"the CSV header has no column {', '.join(map(repr, missing))} (it has {', '.join(header)})")
     kind = mapping.message_type
+    zone = mapping.zone()
     rest = {name: name for name in header if name not in used}
     properties = mapping.properties or (rest if kind not in ("identify", "group") and not mapping.traits else {})
     traits = mapping.traits or (rest if kind in ("identify", "group") and not mapping.properties else {})
@@ -239,6 +263,8 @@ def csv_lines(text: IO[str], mapping: CsvMapping) -> Iterator[Line]:
                                 ("groupId", mapping.group_id), ("event", mapping.event_column)):  # fmt: skip
                 if column and row[index[column]].strip():
                     msg[key] = row[index[column]].strip()
+            if "timestamp" in msg:
+                msg["timestamp"] = mapping.when(msg["timestamp"], zone)
             if mapping.event and "event" not in msg:
                 msg["event"] = mapping.event
             for key, fields in (("properties", properties), ("traits", traits)):

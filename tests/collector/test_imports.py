@@ -357,3 +357,23 @@ def test_a_serving_file_left_by_a_killed_collector_is_not_followed(collector_fac
     c.start()
     c.stop()  # a clean stop takes its file away
     assert not (c.data_dir / "serving.json").exists()
+
+
+def test_csv_times_without_a_zone_take_the_timezone_given(collector: Collector, tmp_path: Path) -> None:
+    """A shop's export often says `2023-03-01 10:00:00`, local time: --timezone names the zone."""
+    path = tmp_path / "orders.csv"
+    path.write_text("customer,ordered_at\nc1,2023-03-01 10:00:00\nc2,2023-07-01T10:00:00\nc3,2023-03-01T10:00:00Z\n")
+    args = (str(path), "--event", "Ordered", "--user-id-column", "customer", "--timestamp-column", "ordered_at")
+    plain = run_import(collector, *args, "--direct").stdout
+    assert counts(plain)["stored"] == 1 and counts(plain)["rejected"] == 2, plain
+    assert "line 2:" in plain and "line 3:" in plain
+    zoned = run_import(collector, *args, "--timezone", "Europe/Berlin").stdout
+    assert counts(zoned)["stored"] == 2 and counts(zoned)["rejected"] == 0, zoned
+    times = {m["userId"]: m["timestamp"] for m in collector.export()}
+    assert times == {
+        "c1": "2023-03-01T09:00:00.000Z",
+        "c2": "2023-07-01T08:00:00.000Z",
+        "c3": "2023-03-01T10:00:00.000Z",
+    }  # fmt: skip  (CET in March, CEST in July)
+    wrong = footfall("import", "--data-dir", str(collector.data_dir), *args, "--timezone", "Mars/Olympus")
+    assert wrong.returncode == 1 and "'Mars/Olympus' is not a time zone's name" in wrong.stderr
