@@ -211,8 +211,9 @@ def main() -> None:
         stop = threading.Event()
         threads = [threading.Thread(target=steady, args=(c, args.rate / args.workers, stop, stats, w))
                    for w in range(args.workers)]  # fmt: skip
-        threads.append(threading.Thread(target=hostile, args=(c, args.rate * args.hostile_share, stop, stats)))
-        threads.append(threading.Thread(target=idle_connections, args=(c, 200, stop)))
+        if args.hostile_share > 0:
+            threads.append(threading.Thread(target=hostile, args=(c, args.rate * args.hostile_share, stop, stats)))
+            threads.append(threading.Thread(target=idle_connections, args=(c, 200, stop)))
         for t in threads:
             t.start()
         rows = []

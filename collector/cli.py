@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
 import json
 import logging
@@ -142,12 +143,21 @@ def serve(config_file: Path | None, **kwargs: Any) -> None:
         server_header=False,
     )
     install_access_log_filter(settings.ip_policy)  # after uvicorn.Config, which configures its loggers
-    withdraw = announce_serving(settings)  # `footfall import` on this data directory goes through this process
+    announced: list[Callable[[], None]] = []
 
     class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # listening: `footfall import` on this data directory goes through this process
+                announced.append(announce_serving(settings))
+
         async def shutdown(self, sockets: Any = None) -> None:
             withdraw()  # here: after a signal, uvicorn re-raises it, and the process ends without unwinding
             await super().shutdown(sockets)
+
+    def withdraw() -> None:
+        while announced:
+            announced.pop()()
 
     server = Server(config)
     stop = server.handle_exit
@@ -302,6 +312,9 @@ IMPORT_SETTINGS = STORE_SETTINGS | {
 }
 
 
+ENRICHING = ("anonymous_retention_days", "enrich", "geoip_db", "ip_policy", "bots")  # the collector's own apply
+
+
 @main.command("import", short_help="Import files of messages (NDJSON, or CSV with a mapping) into the store.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -311,7 +324,12 @@ IMPORT_SETTINGS = STORE_SETTINGS | {
     default=None,
     help="The files' format. [default: csv for *.csv and *.csv.gz, else ndjson]",
 )
-@click.option("--source", default="import", show_default=True, help="Source name the messages are stored with.")
+@click.option(
+    "--source",
+    default=None,
+    help="Source name the messages are stored with. [default: import; through a collector with a named source's "
+    "server key, that source]",
+)
 @click.option(
     "--url",
     default=None,
@@ -381,11 +399,18 @@ def import_command(config_file: Path | None, files: tuple[Path, ...], fmt: str |
             setattr(mapping, name, opts[flag])
     mapping.properties |= parse_pairs(opts["properties"])
     mapping.traits |= parse_pairs(opts["traits"])
+    if opts["url"] and opts["direct"]:
+        raise click.UsageError("--url imports through a collector, --direct straight into the store: give one")
+    if opts["url"] and not settings.server_key:  # never the local secrets.json key to another host
+        raise click.UsageError("--url needs the server key of that collector: --server-key or FOOTFALL_SERVER_KEY")
     url = opts["url"] or (None if opts["direct"] else running_collector(settings))
+    ignored = [f"--{name.replace('_', '-')}" for name in IMPORT_SETTINGS if name in ENRICHING and flags.get(name)]
+    if url is not None and ignored:
+        click.echo(f"note: through the collector, its own settings apply; {', '.join(ignored)} ignored", err=True)
     try:
         mapping.check()
         if url is None:
-            summary = run_import(settings, files, fmt=fmt, mapping=mapping, source=opts["source"])
+            summary = run_import(settings, files, fmt=fmt, mapping=mapping, source=opts["source"] or "import")
         else:
             click.echo(f"importing through the collector at {url}", err=True)
             try:
@@ -396,7 +421,7 @@ def import_command(config_file: Path | None, files: tuple[Path, ...], fmt: str |
                     "into the store instead."
                 ) from None
             summary = run_import_via(url, key, list(files), fmt=fmt, mapping=mapping, source=opts["source"])
-    except (ValueError, ConfigError) as exc:
+    except (ValueError, ConfigError, csv.Error, OSError, EOFError) as exc:  # a file that cannot be read on
         raise click.ClickException(str(exc)) from None
     click.echo(summary.text())
     if summary.error:

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import csv
+import hashlib
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -32,16 +35,18 @@ SERVING_FILE = "serving.json"
 
 
 def announce_serving(settings: Settings) -> Callable[[], None]:
-    """Write `serving.json` in the data directory: where this process serves its store. Returns what takes
-    it away again (call it when the server stops; a file left by a killed process is told by its pid)."""
+    """Write `serving.json` in the data directory: where this process serves its store (owner-only, like
+    the rest of the directory). Returns what takes it away again (call it when the server stops; a file
+    left by a killed process is told by its pid)."""
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else "::1" if settings.host == "::" else settings.host
     url = f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
     path = settings.data_dir / SERVING_FILE
-    mine = {"url": url, "pid": os.getpid(), "db": _store(settings)}
+    mine = {"url": url, "pid": os.getpid(), "store": _store(settings)}
     with contextlib.suppress(OSError):
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(mine))
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+            json.dump(mine, fh)
         tmp.replace(path)
 
     def withdraw() -> None:
@@ -53,31 +58,39 @@ def announce_serving(settings: Settings) -> Callable[[], None]:
 
 
 def _store(settings: Settings) -> str:
-    """The store of `settings`, the same however its path was spelled."""
+    """The store of `settings`, the same however its path was spelled (a hash: a URL may hold a password)."""
     url = settings.db_url
-    return f"sqlite:///{Path(url.removeprefix('sqlite:///')).resolve()}" if url.startswith("sqlite:") else url
+    if url.startswith("sqlite:"):
+        url = f"sqlite:///{Path(url.removeprefix('sqlite:///')).resolve()}"
+    return hashlib.sha256(url.encode()).hexdigest()
 
 
 def running_collector(settings: Settings) -> str | None:
-    """The URL of a live `footfall serve` process on the store of `settings`, if there is one."""
+    """The URL of a live `footfall serve` process on the store of `settings`, if there is one: its
+    `serving.json` is this user's own and not writable by others, names this store, a live process, and
+    an address on this machine (the import sends the server key there)."""
+    path = settings.data_dir / SERVING_FILE
     try:
-        found = json.loads((settings.data_dir / SERVING_FILE).read_text())
-        pid, url, db = int(found["pid"]), str(found["url"]), str(found["db"])
+        st = path.stat()
+        found = json.loads(path.read_text())
+        pid, url, store = int(found["pid"]), str(found["url"]), str(found["store"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if db != _store(settings):
+    if st.st_uid != os.getuid() or st.st_mode & 0o022 or store != _store(settings):
+        return None
+    if urlsplit(url).hostname not in ("127.0.0.1", "::1", "localhost"):
         return None
     try:
         os.kill(pid, 0)  # signal 0: is it alive?
     except ProcessLookupError:
         return None  # left behind by a collector that did not stop cleanly
     except PermissionError:
-        pass  # alive, another user's
+        return None  # another user's process: not the collector that wrote this user's file
     return url
 
 
 def run_import_via(
-    base: str, server_key: str, files: list[Path], *, fmt: str | None, mapping: CsvMapping, source: str
+    base: str, server_key: str, files: list[Path], *, fmt: str | None, mapping: CsvMapping, source: str | None
 ) -> Summary:
     """The files through the collector at `base`, with a progress bar on a terminal; its summary, with each
     rejection's file and line."""
@@ -88,6 +101,13 @@ def run_import_via(
     total = sum(p.stat().st_size for p in files)
 
     def body(bar: Any) -> Iterator[bytes]:
+        try:
+            yield from lines(bar)
+        except (ValueError, csv.Error, OSError, EOFError) as exc:  # a file that cannot be read on: the body
+            # ends here, cleanly, so that the collector commits what came before and answers with its summary
+            local.error = f"{files[len(offsets) - 1]}: {exc}; the lines before were imported"
+
+    def lines(bar: Any) -> Iterator[bytes]:
         sent, done, out = 0, 0, bytearray()
         for path in files:
             start = sent
@@ -108,8 +128,9 @@ def run_import_via(
                         yield bytes(out)
                         out.clear()
                         bar.update(done + raw.tell() - bar.n)
+            yield bytes(out)  # each file's last lines before the next file is opened
+            out.clear()
             done += path.stat().st_size
-        yield bytes(out)
         bar.update(total - bar.n)
 
     url = f"{base.rstrip('/')}/v1/import/stream"
@@ -118,7 +139,7 @@ def run_import_via(
             r = httpx.post(
                 url,
                 content=body(bar),
-                params={"source": source},
+                params={"source": source} if source else None,  # else `import`, or the key's own source
                 auth=(server_key, ""),
                 headers={"Content-Type": "application/x-ndjson"},
                 timeout=httpx.Timeout(60, read=None),  # the summary comes once the last line is committed
@@ -137,7 +158,7 @@ def run_import_via(
 
 def _merged(answer: dict[str, Any], local: Summary, files: list[Path], offsets: list[int]) -> Summary:
     """The collector's summary and this process's own rejections, with lines told back by file."""
-    s = Summary(error=answer.get("error"))
+    s = Summary(error=local.error or answer.get("error"))
     for name in ("read", "accepted", "duplicates", "rejected", "expired", "dropped", "refused"):
         setattr(s, name, int(answer.get(name, 0)) + getattr(local, name))
     rejections = sorted([*answer.get("rejections", []), *local.rejections], key=lambda r: int(r["line"]))

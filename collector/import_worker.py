@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import multiprocessing
+import signal
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from collector.config import Settings
 from collector.enrich import Enricher
 from collector.graph import Graph
 from collector.ingest import ImportAnswer, Stages, prepare_import_chunk
+
+log = logging.getLogger("footfall.import")
 
 _stages: Stages | None = None  # in the child: what preparing needs (no store, no committer)
 _suppressed: set[str] = set()
@@ -32,6 +37,10 @@ _import: int | None = None  # the import whose links the child's graph remembers
 
 def _start(settings: Settings, suppressed: set[str]) -> None:
     global _stages, _suppressed
+    # Ctrl-C in the collector's terminal (or a service manager's signal to the whole group) is for the
+    # collector, which finishes what is in flight and then closes this process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _suppressed = suppressed
     _stages = Stages(Enricher(settings), Graph(suppressed), None, Counter())  # type: ignore[arg-type]
 
@@ -66,6 +75,18 @@ class Preparer:
         self, stages: Stages, import_id: int, source: str, lines: list[tuple[int, bytes]], expire_before: int
     ) -> Any:
         """Begin preparing `lines`; await what this returns for the ImportAnswer (see `finish`)."""
+        try:
+            return self._submit(stages, import_id, source, lines, expire_before)
+        except BrokenProcessPool:  # the worker died (killed, out of memory): the next one takes over
+            log.warning("the import worker process died; starting another")
+            assert self._pool is not None
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+            return self._submit(stages, import_id, source, lines, expire_before)
+
+    def _submit(
+        self, stages: Stages, import_id: int, source: str, lines: list[tuple[int, bytes]], expire_before: int
+    ) -> Any:
         if self._pool is None:
             # spawn: a fresh interpreter (the collector has threads, which a fork would copy mid-flight)
             self._pool = ProcessPoolExecutor(

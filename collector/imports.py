@@ -26,6 +26,7 @@ import tempfile
 import tomllib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,6 +63,7 @@ CHUNK_LINES = 500  # lines a chunk: one commit of the writer (committed after th
 READ_BYTES = 256 * 1024  # what is read (or decompressed) at a time
 MAX_LISTED = 100  # rejections listed in a summary (the count is always whole)
 MAX_SOURCE_NAME = 100  # characters of a source name given to the streamed import
+IMPORT_SOURCE = "import"  # the source of imported messages, unless named otherwise
 _aged_codec = (msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(list[StoredMessage]))
 
 
@@ -455,6 +457,11 @@ async def import_lines(
             await importer.finish()
     except StoreUnavailable as exc:
         importer.summary.error = f"{exc}; what was committed before stays, and importing again adds only the rest"
+    except BrokenProcessPool:
+        importer.summary.error = (
+            "the process preparing the import died; what was committed before stays, and importing again adds "
+            "only the rest"
+        )
     finally:  # chunks still on their way when something else went wrong: counted all the same
         with contextlib.suppress(Exception):
             await importer.drain()
@@ -560,11 +567,11 @@ async def _stream(request: Request) -> Response:
     if source.kind != "server":
         raise HTTPError(403, "the streamed import takes a server write key (the browser key is public)")
     assert key is not None
-    name = source.name
+    # The messages' source: a named source's key stores them as that source. With the collector's own
+    # server key they are `import`, as `footfall import` stores them, or the name `?source=` gives.
+    name = source.name if source.name != DEFAULT_SERVER else IMPORT_SOURCE
     label = request.query_params.get("source")
     if label is not None and label != source.name:
-        # `footfall import` through the collector names its messages' source (`--source`), with the
-        # collector's own server key; a named source's key stores its messages as its own.
         if source.name != DEFAULT_SERVER:
             raise HTTPError(400, f"`source` is for the collector's own server key: this key's source is {name!r}")
         if not label.strip() or len(label) > MAX_SOURCE_NAME:
@@ -584,10 +591,15 @@ async def _stream(request: Request) -> Response:
     )
     problem: list[str] = []
 
+    stopping: list[str] = []
+
     async def lines() -> AsyncIterator[Line]:
         splitter = LineSplitter()
         try:
             async for data in request.stream():
+                if rt.notifier.closing:  # the collector is stopping: it does not wait for the rest of a file
+                    stopping.append("the collector is stopping; run the import again to add the rest")
+                    return
                 for piece in gunzip.feed(data) if gunzip is not None else (data,):
                     for line in splitter.feed(piece):
                         yield line
@@ -601,7 +613,7 @@ async def _stream(request: Request) -> Response:
             yield line
 
     summary = await import_lines(importer, lines())
-    if problem and summary.error is None:
-        summary.error = problem[0]
+    if (problem or stopping) and summary.error is None:
+        summary.error = (problem or stopping)[0]
     status = 503 if summary.error and not problem else 400 if problem else 200
     return json_response(summary.as_json(), status, {"Retry-After": "5"} if status == 503 else None)

@@ -38,9 +38,9 @@ def new_key(kind: SourceKind) -> str:
 
 
 def revoked_default(name: str, kind: SourceKind, key: str, at: int) -> Source:
-    """What the store keeps of a revoked default key: its hash, under a name of its own (the key's prefix
-    tells revoked defaults apart), so that every collector leaves that key out."""
-    return source_for(f"{name} {key[:PREFIX_LENGTH]}", kind, key, "", at)._replace(revoked_at=at)
+    """What the store keeps of a revoked default key: its hash, under a name of its own (a piece of that
+    hash tells revoked defaults apart), so that every collector leaves that key out."""
+    return source_for(f"{name} #{key_hash(key)[:12]}", kind, key, "", at)._replace(revoked_at=at)
 
 
 def source_for(name: str, kind: SourceKind, key: str, allowed_origins: str = "", created_at: int = 0) -> Source:

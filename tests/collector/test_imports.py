@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -377,3 +378,19 @@ def test_csv_times_without_a_zone_take_the_timezone_given(collector: Collector, 
     }  # fmt: skip  (CET in March, CEST in July)
     wrong = footfall("import", "--data-dir", str(collector.data_dir), *args, "--timezone", "Mars/Olympus")
     assert wrong.returncode == 1 and "'Mars/Olympus' is not a time zone's name" in wrong.stderr
+
+
+def test_an_import_after_the_worker_process_died_still_works(collector: Collector, tmp_path: Path) -> None:
+    """Found in review: a killed worker (out of memory, say) failed every later import until a restart."""
+    path = tmp_path / "a.ndjson"
+    path.write_text(ndjson([{"type": "track", "event": "A", "userId": f"u{i}"} for i in range(10)]))
+    assert counts(run_import(collector, str(path)).stdout)["stored"] == 10
+    assert collector.proc is not None
+    children = Path(f"/proc/{collector.proc.pid}/task/{collector.proc.pid}/children").read_text().split()
+    workers = [pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(workers) == 1, children
+    os.kill(int(workers[0]), signal.SIGKILL)
+    path.write_text(ndjson([{"type": "track", "event": "B", "userId": f"u{i}"} for i in range(10)]))
+    done = run_import(collector, str(path))
+    assert counts(done.stdout)["stored"] == 10, done.stdout + done.stderr
+    assert "the import worker process died; starting another" in collector.log()

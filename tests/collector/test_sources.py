@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from collector.sources import key_hash
 from tests.collector.conftest import footfall, wait_for
 from tests.conftest import Collector
 
@@ -76,7 +77,8 @@ def test_the_default_browser_key_can_be_revoked_and_a_new_one_works(collector_fa
     wait_for(lambda: post(c, c.write_key).status_code == 401, "the revoked default key to be refused")
     assert post(c, new).status_code == 200 and post(c, c.server_key).status_code == 200
     listed = keys(c, "list").stdout
-    assert "default-browser " + c.write_key[:7] in listed and "revoked" in listed
+    assert f"default-browser #{key_hash(c.write_key)[:12]}\tbrowser\t{c.write_key[:7]}..." in listed
+    assert "revoked" in listed
     again = footfall("keys", "revoke", "default-browser", "--data-dir", str(data), "--write-key", c.write_key)
     assert again.returncode == 1 and "revoked already" in again.stderr
     c.stop()  # the revocation outlives a restart; a new key in the settings is in force
