@@ -41,6 +41,7 @@ def _start(settings: Settings, suppressed: set[str]) -> None:
     # collector, which finishes what is in flight and then closes this process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.getLogger("footfall").setLevel(logging.ERROR)  # the collector has said what it had to say
     _suppressed = suppressed
     _stages = Stages(Enricher(settings), Graph(suppressed), None, Counter())  # type: ignore[arg-type]
 

@@ -530,10 +530,13 @@ def run_import(
                 )
                 for path in paths:
                     importer.file = str(path) if len(paths) > 1 else None
-                    with path.open("rb") as raw:
-                        at[1] = raw
-                        lines = file_lines(raw, file_format(path, fmt), mapping)
-                        await import_lines(importer, lines, finish=False)
+                    try:
+                        with path.open("rb") as raw:
+                            at[1] = raw
+                            lines = file_lines(raw, file_format(path, fmt), mapping)
+                            await import_lines(importer, lines, finish=False)
+                    except (ValueError, csv.Error, OSError, EOFError) as exc:  # a file that cannot be read on
+                        importer.summary.error = f"{path}: {exc}; the lines before were imported"
                     at[0] += path.stat().st_size
                     if importer.summary.error:
                         return importer.summary

@@ -394,3 +394,37 @@ def test_an_import_after_the_worker_process_died_still_works(collector: Collecto
     done = run_import(collector, str(path))
     assert counts(done.stdout)["stored"] == 10, done.stdout + done.stderr
     assert "the import worker process died; starting another" in collector.log()
+
+
+def test_a_serving_file_is_followed_only_when_it_is_the_users_own_and_local(
+    collector: Collector, tmp_path: Path
+) -> None:
+    """Found in review: the server key went wherever serving.json pointed."""
+    serving = collector.data_dir / "serving.json"
+    assert serving.stat().st_mode & 0o777 == 0o600
+    path = tmp_path / "one.ndjson"
+    path.write_text(ndjson([{"type": "track", "event": "E", "userId": "u"}]))
+    kept = serving.read_text()
+    serving.write_text(json.dumps(json.loads(kept) | {"url": "http://192.0.2.1:80"}))
+    assert "importing through" not in run_import(collector, str(path)).stderr  # not a local address
+    serving.write_text(kept)
+    serving.chmod(0o666)
+    assert "importing through" not in run_import(collector, str(path)).stderr  # anyone could have written it
+    serving.chmod(0o600)
+    assert "importing through" in run_import(collector, str(path)).stderr
+    no_key = footfall("import", "--data-dir", str(collector.data_dir), "--url", collector.url, str(path))
+    assert no_key.returncode == 2 and "--url needs the server key" in no_key.stderr
+
+
+def test_a_file_that_cannot_be_read_on_stops_the_import_with_a_summary(collector: Collector, tmp_path: Path) -> None:
+    """Found in review: a truncated .gz ended the upload mid-way with a traceback and no summary."""
+    good = tmp_path / "good.ndjson"
+    good.write_text(ndjson([{"type": "track", "event": "E", "userId": f"u{i}"} for i in range(5)]))
+    cut = tmp_path / "cut.ndjson.gz"
+    cut.write_bytes(gzip.compress(ndjson([{"type": "track", "event": "F", "userId": "v"}] * 50).encode())[:-30])
+    for how in ((), ("--direct",)):
+        done = footfall("import", "--data-dir", str(collector.data_dir), "--server-key", collector.server_key,
+                        *how, str(good), str(cut))  # fmt: skip
+        assert done.returncode == 1 and "cut.ndjson.gz" in done.stdout + done.stderr, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+    assert {m["userId"] for m in collector.export(event="E")} == {f"u{i}" for i in range(5)}
