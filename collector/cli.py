@@ -333,7 +333,7 @@ ENRICHING = ("anonymous_retention_days", "enrich", "geoip_db", "ip_policy", "bot
 @click.option(
     "--url",
     default=None,
-    help="Import through the collector at this base URL (its streamed import, with the server key). "
+    help="Import through the collector at this base URL (its streamed import; give its --server-key). "
     "[default: the collector serving --data-dir, if one runs; else straight into the store]",
 )
 @click.option("--direct", is_flag=True, help="Write straight into the store, even while a collector serves it.")
