@@ -171,14 +171,20 @@ class CsvMapping:
             ) from None
 
     def when(self, text: str, zone: ZoneInfo | None) -> str:
-        """A timestamp cell as the message's `timestamp`: as it is, or in `zone` if it names no zone."""
-        if zone is None:
-            return text
+        """A timestamp cell as the message's `timestamp`: as it is, or in `zone` if it names no zone.
+        Raises ValueError for a time that names no zone when no `zone` is given."""
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             return text  # validation says what is wrong with it
-        return parsed.replace(tzinfo=zone).isoformat() if parsed.tzinfo is None else text
+        if parsed.tzinfo is not None:
+            return text
+        if zone is None:
+            raise ValueError(
+                f"column {self.timestamp!r}: {text!r} names no time zone (give --timezone, e.g. Europe/Berlin, "
+                "or add Z or an offset)"
+            )
+        return parsed.replace(tzinfo=zone).isoformat()
 
 
 def load_mapping(path: Path) -> CsvMapping:

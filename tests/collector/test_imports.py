@@ -367,7 +367,8 @@ def test_csv_times_without_a_zone_take_the_timezone_given(collector: Collector, 
     args = (str(path), "--event", "Ordered", "--user-id-column", "customer", "--timestamp-column", "ordered_at")
     plain = run_import(collector, *args, "--direct").stdout
     assert counts(plain)["stored"] == 1 and counts(plain)["rejected"] == 2, plain
-    assert "line 2:" in plain and "line 3:" in plain
+    assert "line 2: column 'ordered_at': '2023-03-01 10:00:00' names no time zone (give --timezone" in plain
+    assert "line 3:" in plain
     zoned = run_import(collector, *args, "--timezone", "Europe/Berlin").stdout
     assert counts(zoned)["stored"] == 2 and counts(zoned)["rejected"] == 0, zoned
     times = {m["userId"]: m["timestamp"] for m in collector.export()}
