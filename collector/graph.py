@@ -31,6 +31,7 @@ class Graph:
     def __init__(self, suppressed: set[str]) -> None:
         self.suppressed = suppressed
         self._known: dict[str, str] = {}  # from_id -> user_id written recently: no need to write again
+        self.erasures = 0  # how many erasures this process has seen: links made before one may be gone
 
     def updates(
         self, msg: AnyMessage, timestamp: int, received: int, *, browser: bool = False
@@ -53,8 +54,11 @@ class Graph:
                     traits.append(Trait(user, name[:255], _encode(value), timestamp))
         return links, traits
 
-    def remember(self, links: list[Link]) -> None:
-        """After commit: these links exist (or an earlier one for the same ID does)."""
+    def remember(self, links: list[Link], *, erasures: int | None = None) -> None:
+        """After commit: these links exist (or an earlier one for the same ID does); unless an erasure ran
+        since `erasures` was read (before the commit), which may have deleted them."""
+        if erasures is not None and erasures != self.erasures:
+            return
         if len(self._known) > KNOWN_LINKS_CACHE:
             self._known.clear()
         for link in links:
@@ -62,6 +66,7 @@ class Graph:
 
     def forget(self, ids: set[str]) -> None:
         """After erasure: these IDs' links are gone, so they must be written again if they come back."""
+        self.erasures += 1
         for some_id in ids:
             self._known.pop(some_id, None)
 

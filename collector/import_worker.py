@@ -32,7 +32,7 @@ log = logging.getLogger("footfall.import")
 
 _stages: Stages | None = None  # in the child: what preparing needs (no store, no committer)
 _suppressed: set[str] = set()
-_import: int | None = None  # the import whose links the child's graph remembers
+_import: tuple[int, int] | None = None  # (import, erasures seen) whose links the child's graph remembers
 
 
 def _start(settings: Settings, suppressed: set[str]) -> None:
@@ -46,10 +46,14 @@ def _start(settings: Settings, suppressed: set[str]) -> None:
     _stages = Stages(Enricher(settings), Graph(suppressed), None, Counter())  # type: ignore[arg-type]
 
 
-def _prepare(import_id: int, source: str, lines: list[tuple[int, bytes]], expire_before: int) -> ImportAnswer:
+def _prepare(
+    import_id: tuple[int, int], source: str, lines: list[tuple[int, bytes]], expire_before: int
+) -> ImportAnswer:
     global _import, _stages
     assert _stages is not None, "the worker was not started"
-    if import_id != _import:  # a new import: it remembers no links of another (which may have failed)
+    # A new import remembers no links of another (which may have failed); after an erasure in the
+    # collector (the second number), none from before it (they may be deleted).
+    if import_id != _import:
         _stages, _import = dataclasses.replace(_stages, graph=Graph(_suppressed)), import_id
     answer = prepare_import_chunk(_stages, source, lines, expire_before=expire_before)
     # A file's lines repeat the same anonymousId -> userId link; written once per import, not per line.
@@ -96,7 +100,8 @@ class Preparer:
                 initializer=_start,
                 initargs=(self.settings, set(stages.graph.suppressed)),
             )
-        return asyncio.get_running_loop().run_in_executor(self._pool, _prepare, import_id, source, lines, expire_before)
+        key = (import_id, stages.graph.erasures)
+        return asyncio.get_running_loop().run_in_executor(self._pool, _prepare, key, source, lines, expire_before)
 
     @staticmethod
     def finish(stages: Stages, answer: ImportAnswer) -> ImportAnswer:

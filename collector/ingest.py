@@ -307,9 +307,11 @@ async def _store(stages: Stages, batch: WriteBatch, *, background: bool = False)
     the batch is stored then)."""
     if not len(batch):
         return set()
+    erasures = stages.graph.erasures  # an erasure between two slices of a background batch may delete links
     new_ids = await stages.committer.submit(batch, background=background)
-    stages.graph.remember(batch.links)
-    stages.graph.remember(batch.guarded_links)  # written, or refused for good: either way, not to try again
+    stages.graph.remember(batch.links, erasures=erasures)
+    # written, or refused for good: either way, not to try again
+    stages.graph.remember(batch.guarded_links, erasures=erasures)
     return new_ids
 
 

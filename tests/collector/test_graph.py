@@ -144,3 +144,22 @@ def test_an_id_linked_before_its_owner_signs_up_is_not_theirs(collector: Collect
     assert c.admin_get("/v1/profiles/alice@example.com").json()["userId"] == "alice@example.com"
     assert "alice@example.com" not in httpx_delete(c, "/v1/users/mallory")["ids"]
     assert "alice-order" in {m["messageId"] for m in c.export(userId="alice@example.com")}
+
+
+def test_links_committed_across_an_erasure_are_not_remembered() -> None:
+    """Found in review: an erasure could run between two slices of an import's commit, and the links of
+    that commit were then remembered as written although the erasure had deleted them."""
+    from collector.graph import Graph
+    from collector.types import Link
+    from collector.validate import decode
+
+    graph = Graph(set())
+    msg = decode(json.dumps({"type": "track", "event": "E", "anonymousId": "a", "userId": "u"}).encode())
+    link = graph.updates(msg, 1, 1)[0]
+    assert link == [Link("a", "u", "message", 1)]
+    before = graph.erasures
+    graph.forget({"someone-else"})  # an erasure while the commit ran
+    graph.remember(link, erasures=before)
+    assert graph.updates(msg, 1, 1)[0] == link  # not remembered: written again
+    graph.remember(link, erasures=graph.erasures)
+    assert graph.updates(msg, 1, 1)[0] == []  # remembered
