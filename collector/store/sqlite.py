@@ -1,4 +1,19 @@
-"""SQLite backend (aiosqlite): WAL, versioned migrations, one writer connection and one reader."""
+"""SQLite backend (aiosqlite): WAL, versioned migrations, one writer connection and one reader.
+
+Every index, and the queries that need it (each costs every insert; the random-keyed ones, marked *,
+cost the most on a large store: each commit rewrites scattered pages of them):
+- `messages.message_id` UNIQUE*: a messageId is stored once, forever (`ON CONFLICT (message_id)`).
+- `messages_user` (user_id, seq)*: a person's messages (export `?userId=`, profiles, erasure:
+  `sql.person`), the browser-link guard (`sql.insert_guarded_link`), the users pull (`sql.users_after`).
+- `messages_anonymous` (anonymous_id, seq)*: a person's messages by their anonymous IDs (the same
+  queries), and erasure.
+- `messages_expiry` (timestamp, seq) WHERE user_id IS NULL: the expiry walk over anonymous messages
+  (`sql.expiry_walk`); appended to in time order.
+- `messages_received` (received_at): export's `since`/`until` window on a large store (SQLite takes it
+  for a bounded window; for `since` alone it walks seq); appended to in time order.
+- `quarantine_received`, `quarantine_user`, `quarantine_anonymous`: quarantine expiry; erasure.
+- `links.from_id` UNIQUE and `links_user`: the graph's two lookups (`sql.linked_from`, `sql.linked_to`).
+"""
 
 from __future__ import annotations
 
