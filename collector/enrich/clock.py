@@ -21,7 +21,10 @@ BROWSER_MAX_AGE = timedelta(days=30)
 
 
 def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """`2026-12-01T17:03:34.485Z`. (Per message, so the short way: a UTC time's ISO text ends in +00:00.)"""
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    return dt.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def to_ms(dt: datetime) -> int:

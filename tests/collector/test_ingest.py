@@ -124,3 +124,15 @@ def test_backpressure_when_the_store_falls_behind(collector_factory: Any) -> Non
     stored = {m["messageId"] for m in c.export()}
     assert all(set(ids) <= stored for status, _, ids in results if status == 200)
     assert httpx.get(c.url + "/healthz").json()["counters"]["backpressure"] == len(behind)
+
+
+def test_messages_without_a_message_id_get_distinct_version_4_uuids() -> None:
+    import uuid
+
+    from collector.ingest import _new_ids
+
+    made = list(_new_ids(500))
+    assert len(set(made)) == 500
+    for text in made:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text

@@ -56,3 +56,17 @@ def test_times_at_the_ends_of_the_calendar(app: App) -> None:
     body = {"sentAt": "0001-01-01T00:00:00Z", "batch": [{**msgs[0], "messageId": "m2", "sentAt": None}]}
     body["batch"][0].pop("sentAt")
     assert app.client.post("/v1/batch", json=body, auth=(app.server_key, "")).status_code == 200
+
+
+def test_iso_is_utc_with_milliseconds_whatever_the_zone_given() -> None:
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+
+    from collector.enrich.clock import iso
+
+    when = datetime(2024, 3, 1, 10, 0, 0, 123456, tzinfo=UTC)
+    assert iso(when) == "2024-03-01T10:00:00.123Z"
+    assert iso(when.astimezone(timezone(timedelta(hours=2)))) == "2024-03-01T10:00:00.123Z"
+    assert iso(when.astimezone(ZoneInfo("UTC"))) == "2024-03-01T10:00:00.123Z"
+    assert iso(when.astimezone(ZoneInfo("America/New_York"))) == "2024-03-01T10:00:00.123Z"
+    assert iso(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00.000Z"
