@@ -64,7 +64,14 @@ def _base_url(request: Request, rt: Runtime) -> str:
 async def home(request: Request) -> Response:
     rt = runtime(request)
     base = _base_url(request, rt)
-    snippet = f'<script async src="{base}/footfall.js" data-write-key="{rt.settings.write_key}"></script>'
+    key = rt.settings.write_key
+    snippet = f'<script async src="{base}/footfall.js" data-write-key="{key}"></script>'
+    if rt.sources.lookup(key) is None:  # revoked (footfall keys revoke default-browser): not to be pasted
+        snippet = (
+            "<!-- The collector's default browser key is revoked. Make a browser source\n"
+            "     (footfall keys create NAME --kind browser) and put its key here. -->\n"
+            f'<script async src="{base}/footfall.js" data-write-key="KEY"></script>'
+        )
     ok = rt.committer.failure is None
     page = (STATIC / "home.html").read_text()
     for key, value in {

@@ -76,6 +76,8 @@ def test_the_default_browser_key_can_be_revoked_and_a_new_one_works(collector_fa
     assert revoked.returncode == 0, revoked.stderr
     wait_for(lambda: post(c, c.write_key).status_code == 401, "the revoked default key to be refused")
     assert post(c, new).status_code == 200 and post(c, c.server_key).status_code == 200
+    home = httpx.get(c.url + "/").text  # the page at / no longer offers the revoked key to paste
+    assert c.write_key not in home and "default browser key is revoked" in home
     listed = keys(c, "list").stdout
     assert f"default-browser #{key_hash(c.write_key)[:12]}\tbrowser\t{c.write_key[:7]}..." in listed
     assert "revoked" in listed
