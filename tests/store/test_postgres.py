@@ -137,7 +137,8 @@ def test_moving_up_from_sqlite_export_then_import_into_postgresql(
     tmp_path: Path,
 ) -> None:
     """What the README gives as the way to move up: export from the SQLite collector, `footfall import` into
-    PostgreSQL while a collector runs on it; the same messages and profiles there, and again nothing twice."""
+    PostgreSQL while a collector runs on it (through it, then directly); the same messages and profiles
+    there, and again nothing twice."""
     from tests.collector.conftest import footfall
     from tests.collector.test_imports import comparable, counts, send_variety
 
@@ -147,9 +148,11 @@ def test_moving_up_from_sqlite_export_then_import_into_postgresql(
     done = footfall("export", "--url", old.url, "--export-token", old.export_token, "--out", str(out))
     assert done.returncode == 0, done.stderr
     new: Collector = collector_factory("--db", postgres_url)
-    for expected_new in (7, 0):
-        done = footfall("import", "--db", postgres_url, str(out), timeout=120)
+    # Through the collector on PostgreSQL (its writer), then straight into the database: nothing twice.
+    for expected_new, how in ((7, ("--url", new.url, "--server-key", new.server_key)), (0, ())):
+        done = footfall("import", "--db", postgres_url, *how, str(out), timeout=120)
         assert done.returncode == 0, done.stderr
+        assert ("importing through the collector" in done.stderr) == bool(how)
         assert counts(done.stdout)["stored"] == expected_new and counts(done.stdout)["rejected"] == 0
     assert comparable(new.export()) == comparable(old.export())
     assert new.admin_get("/v1/profiles/buyer").json() == old.admin_get("/v1/profiles/buyer").json()
