@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import dataclasses
 import json
 import logging
@@ -301,18 +300,21 @@ def expire_command(config_file: Path | None, as_of: datetime | None, dry_run: bo
     )
 
 
-IMPORT_SETTINGS = STORE_SETTINGS | {
+# What an import does to each message when it writes the store itself; through a collector, the
+# collector's own settings apply instead.
+IMPORT_PIPELINE_SETTINGS = {
     "anonymous_retention_days": "Anonymous messages older than this many days are not imported (unless their "
     "anonymousId is linked to a user).",
     "enrich": "Device, location, bot and campaign facts from each message's own context.",
     "geoip_db": "MaxMind City or Country .mmdb file for locations (from each message's context.ip).",
     "ip_policy": "What is stored of a message's context.ip: truncate, keep or drop.",
     "bots": "Messages of bots (by their context.userAgent): keep (flagged) or drop.",
-    "server_key": "The collector's server key, to import through a running collector. [default: from secrets.json]",
 }
-
-
-ENRICHING = ("anonymous_retention_days", "enrich", "geoip_db", "ip_policy", "bots")  # the collector's own apply
+IMPORT_SETTINGS = (
+    STORE_SETTINGS
+    | IMPORT_PIPELINE_SETTINGS
+    | {"server_key": "The collector's server key, to import through a running collector. [default: from secrets.json]"}
+)
 
 
 @main.command("import", short_help="Import files of messages (NDJSON, or CSV with a mapping) into the store.")
@@ -383,7 +385,7 @@ def import_command(config_file: Path | None, files: tuple[Path, ...], fmt: str |
     between live commits, and its enrichment settings apply); otherwise straight into the store.
     """
     from collector.import_client import run_import_via, running_collector
-    from collector.imports import CsvMapping, load_mapping, parse_pairs, run_import
+    from collector.imports import FILE_ERRORS, IMPORT_SOURCE, CsvMapping, load_mapping, parse_pairs, run_import
 
     flags, opts = split_settings(kwargs)
     settings = build_settings(config_file, flags)
@@ -404,13 +406,13 @@ def import_command(config_file: Path | None, files: tuple[Path, ...], fmt: str |
     if opts["url"] and not settings.server_key:  # never the local secrets.json key to another host
         raise click.UsageError("--url needs the server key of that collector: --server-key or FOOTFALL_SERVER_KEY")
     url = opts["url"] or (None if opts["direct"] else running_collector(settings))
-    ignored = [f"--{name.replace('_', '-')}" for name in IMPORT_SETTINGS if name in ENRICHING and flags.get(name)]
+    ignored = [f"--{name.replace('_', '-')}" for name in IMPORT_PIPELINE_SETTINGS if flags.get(name)]
     if url is not None and ignored:
         click.echo(f"note: through the collector, its own settings apply; {', '.join(ignored)} ignored", err=True)
     try:
         mapping.check()
         if url is None:
-            summary = run_import(settings, files, fmt=fmt, mapping=mapping, source=opts["source"] or "import")
+            summary = run_import(settings, files, fmt=fmt, mapping=mapping, source=opts["source"] or IMPORT_SOURCE)
         else:
             click.echo(f"importing through the collector at {url}", err=True)
             try:
@@ -421,7 +423,7 @@ def import_command(config_file: Path | None, files: tuple[Path, ...], fmt: str |
                     "into the store instead."
                 ) from None
             summary = run_import_via(url, key, list(files), fmt=fmt, mapping=mapping, source=opts["source"])
-    except (ValueError, ConfigError, csv.Error, OSError, EOFError) as exc:  # a file that cannot be read on
+    except FILE_ERRORS as exc:  # a file that cannot be read on, a bad mapping, no server key (ValueErrors)
         raise click.ClickException(str(exc)) from None
     click.echo(summary.text())
     if summary.error:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import csv
 import hashlib
 import json
 import os
@@ -29,7 +28,16 @@ from urllib.parse import urlsplit
 import httpx
 
 from collector.config import Settings
-from collector.imports import MAX_LISTED, READ_BYTES, CsvMapping, Summary, Unreadable, file_format, file_lines
+from collector.imports import (
+    FILE_ERRORS,
+    MAX_LISTED,
+    READ_BYTES,
+    CsvMapping,
+    Summary,
+    Unreadable,
+    file_format,
+    file_lines,
+)
 
 SERVING_FILE = "serving.json"
 
@@ -103,7 +111,7 @@ def run_import_via(
     def body(bar: Any) -> Iterator[bytes]:
         try:
             yield from lines(bar)
-        except (ValueError, csv.Error, OSError, EOFError) as exc:  # a file that cannot be read on: the body
+        except FILE_ERRORS as exc:  # a file that cannot be read on: the body
             # ends here, cleanly, so that the collector commits what came before and answers with its summary
             local.error = f"{files[len(offsets) - 1]}: {exc}; the lines before were imported"
 

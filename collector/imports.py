@@ -64,6 +64,8 @@ READ_BYTES = 256 * 1024  # what is read (or decompressed) at a time
 MAX_LISTED = 100  # rejections listed in a summary (the count is always whole)
 MAX_SOURCE_NAME = 100  # characters of a source name given to the streamed import
 IMPORT_SOURCE = "import"  # the source of imported messages, unless named otherwise
+# What reading a file on can raise: a bad CSV header or row, a truncated gzip, an unreadable file.
+FILE_ERRORS = (ValueError, csv.Error, OSError, EOFError)
 _aged_codec = (msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(list[StoredMessage]))
 
 
@@ -541,7 +543,7 @@ def run_import(
                             at[1] = raw
                             lines = file_lines(raw, file_format(path, fmt), mapping)
                             await import_lines(importer, lines, finish=False)
-                    except (ValueError, csv.Error, OSError, EOFError) as exc:  # a file that cannot be read on
+                    except FILE_ERRORS as exc:
                         importer.summary.error = f"{path}: {exc}; the lines before were imported"
                     at[0] += path.stat().st_size
                     if importer.summary.error:
