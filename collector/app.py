@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -39,7 +40,8 @@ TRACKER_FILE = Path(__file__).parent / "static" / "footfall.js"
 
 
 async def healthz(request: Request) -> Response:
-    """200 while the store takes writes; 503, saying why, while every commit fails (a full disk, say)."""
+    """200 while the store takes writes; 503, saying why, while every commit fails (a full disk, say). Each
+    worker process answers for itself (`pid`): its writer, and its own counts."""
     rt = runtime(request)
     committer = rt.committer
     store: dict[str, object] = {"ok": committer.failure is None, "commits": committer.commits}
@@ -47,7 +49,8 @@ async def healthz(request: Request) -> Response:
         store |= {"error": committer.failure, "failingSince": committer.failing_since}
     status = "ok" if committer.failure is None else "failing"
     return json_response(
-        {"status": status, "store": store, "counters": dict(rt.counters)}, 200 if status == "ok" else 503
+        {"status": status, "pid": os.getpid(), "store": store, "counters": dict(rt.counters)},
+        200 if status == "ok" else 503,
     )
 
 
@@ -117,11 +120,12 @@ def create_app(settings: Settings) -> Starlette:
             preparer=Preparer(settings),
         )
         metrics_server = None
-        if settings.metrics_port:
+        if settings.metrics_port and metrics.shared is None:  # (with workers, the parent serves that port)
             metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host, metrics.registry)
         app.state.runtime = rt
         live.state.runtime = rt
         refresher = asyncio.create_task(sources.refresh_loop(store, known, graph.suppressed), name="footfall-sources")
+        syncing = asyncio.create_task(metrics.keep_synced(), name="footfall-metrics")
         expiry = None
         if settings.expiry_interval_seconds > 0:
             loop = retention.expiry_loop(
@@ -139,9 +143,10 @@ def create_app(settings: Settings) -> Starlette:
             if metrics_server is not None:
                 metrics_server.shutdown()
                 metrics_server.server_close()
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            for task in (refresher, syncing):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if expiry is not None:
                 expiry.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

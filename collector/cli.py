@@ -111,67 +111,15 @@ def main() -> None:
 @settings_options()
 def serve(config_file: Path | None, **kwargs: Any) -> None:
     """Run the collector."""
-    import uvicorn
-
-    from collector.app import create_app
-    from collector.import_client import announce_serving
-    from collector.logs import configure as configure_logging
-    from collector.logs import install_access_log_filter
-    from collector.server import bounded_protocol
+    from collector.server import serve as run_server
 
     settings = build_settings(config_file, kwargs)
     kept = settings.data_dir / SECRETS_FILE
     before = set(json.loads(kept.read_text())) if kept.exists() else set()
     made = {name for name in GENERATED if not getattr(settings, name) and name not in before}
     settings = settings.with_secrets()
-    log_config = configure_logging(settings.log_level, settings.log_format, settings.ip_policy)
     _print_banner(settings, made, terminal=sys.stderr.isatty())
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http=bounded_protocol(settings.max_header_bytes, settings.header_timeout_seconds),
-        limit_concurrency=settings.max_connections or None,
-        lifespan="on",
-        access_log=settings.access_log,
-        log_config=log_config,
-        log_level=settings.log_level,
-        proxy_headers=False,  # the collector reads forwarding headers itself, from trusted proxies only
-        server_header=False,
-    )
-    install_access_log_filter(settings.ip_policy)  # after uvicorn.Config, which configures its loggers
-    announced: list[Callable[[], None]] = []
-
-    class Server(uvicorn.Server):
-        async def startup(self, sockets: Any = None) -> None:
-            await super().startup(sockets)
-            if self.started:  # listening: `footfall import` on this data directory goes through this process
-                announced.append(announce_serving(settings))
-
-        async def shutdown(self, sockets: Any = None) -> None:
-            withdraw()  # here: after a signal, uvicorn re-raises it, and the process ends without unwinding
-            await super().shutdown(sockets)
-
-    def withdraw() -> None:
-        while announced:
-            announced.pop()()
-
-    server = Server(config)
-    stop = server.handle_exit
-
-    def handle_exit(sig: int, frame: Any) -> None:  # let waiting requests (export `wait`) answer at once
-        runtime = getattr(app.state, "runtime", None)
-        if runtime is not None:
-            runtime.notifier.close()
-        stop(sig, frame)
-
-    server.handle_exit = handle_exit  # type: ignore[method-assign]
-    try:
-        server.run()
-    finally:
-        withdraw()
+    run_server(settings)
 
 
 def _print_banner(s: Settings, made: set[str], *, terminal: bool) -> None:

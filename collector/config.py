@@ -142,6 +142,11 @@ class Settings:
         default=0,
     )
     metrics_host: str = _help("Address the metrics port listens on.", default="127.0.0.1")
+    workers: str = _help(
+        "Processes serving the port: a number, or auto (one per core). They share the store, and expiry and "
+        "checkpoints run in one of them; rate limits and the bound on live-view streams apply per process.",
+        default="1",
+    )
     access_log: bool = _help("Log every HTTP request.", default=False)
     log_level: Literal["debug", "info", "warning", "error"] = _help("Log level.", default="info")
     log_format: Literal["text", "json"] = _help("Log lines as text, or as JSON objects (one a line).", default="text")
@@ -154,6 +159,13 @@ class Settings:
         if "://" in self.db:
             return self.db
         return f"sqlite:///{self.db}"
+
+    @property
+    def worker_count(self) -> int:
+        """--workers as a number: auto is one process per core (of those this process may run on)."""
+        if self.workers.strip().lower() == "auto":
+            return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return int(self.workers)
 
     @property
     def cookie_secrets(self) -> list[str]:
@@ -280,6 +292,12 @@ def load_settings(
 def validate(s: Settings) -> None:
     if not 0 <= s.port <= 65535:
         raise ConfigError(f"Setting 'port' has value {s.port}: not a TCP port.")
+    try:
+        workers = s.worker_count
+    except ValueError:
+        raise ConfigError(f"Setting 'workers' has value {s.workers!r}: a number of processes, or auto.") from None
+    if not 1 <= workers <= 512:
+        raise ConfigError(f"Setting 'workers' has value {s.workers!r}: must be between 1 and 512, or auto.")
     if s.anonymous_retention_days < 1:
         raise ConfigError(f"Setting 'anonymous_retention_days' has value {s.anonymous_retention_days}: must be >= 1.")
     for proxy in s.trusted_proxies:

@@ -4,17 +4,36 @@
 token, on a port of their own (on `--metrics-host`, loopback by default) for a scraper that cannot send
 one. Labels have bounded values: endpoints, source names, outcomes and reason classes, never IDs or text
 that clients send.
+
+With `--workers N` each worker keeps its metrics in files of a directory that the parent makes
+(prometheus-client's multiprocess mode, `MULTIPROCESS_ENV`), and a scrape of any worker adds them all up:
+counts over every worker (a dead one's too), the queue gauges summed over the live ones, the store's sizes
+as the largest any live worker saw. A worker copies its gauges and its own counts into its files when it is
+scraped and every `SYNC_SECONDS`, so another worker's are at most that old.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import re
+import threading
 from collections import Counter as Counts
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -38,6 +57,11 @@ _REASONS = (
 )
 
 
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client when it is imported
+SYNC_SECONDS = 1.0
+STORE_WIDE = {"database_bytes", "wal_bytes"}  # gauges every worker reads off the same store
+
+
 def reason_class(reason: str) -> str:
     return next((name for words, name in _REASONS if words in reason), "rule")
 
@@ -47,7 +71,12 @@ class Metrics:
         """`live`: gauges read at each scrape (queue depth, WAL size); `counters`: the collector's own
         running counts (expiry, erasure, rate limits), exposed as they are."""
         self.registry = CollectorRegistry()
+        self.shared = os.environ.get(MULTIPROCESS_ENV)  # the workers' directory, if there are workers
         self._children: dict[tuple[object, ...], Any] = {}
+        self._live = live
+        self._counters = counters
+        self._gauges: dict[str, Gauge] = {}
+        self._counts: dict[str, tuple[Counter, int]] = {}  # each running count, and how much of it is out
         r = self.registry
         self.requests = Counter(
             "footfall_requests", "Ingest requests by endpoint and status.", ["endpoint", "status"], registry=r
@@ -83,7 +112,36 @@ class Metrics:
         self.pulls = Counter(
             "footfall_pulls", "Pages pulled from export, quarantine, links and profiles.", ["endpoint"], registry=r
         )
-        r.register(_Live(live, counters))
+
+    def sync(self) -> None:
+        """Copy the gauges read now, and what the running counts grew by, into the metrics."""
+        for name, value in self._live().items():
+            gauge = self._gauges.get(name)
+            if gauge is None:
+                gauge = Gauge(
+                    f"footfall_{name}",
+                    name.replace("_", " ") + ".",
+                    registry=self.registry,
+                    multiprocess_mode="livemax" if name in STORE_WIDE else "livesum",
+                )
+                self._gauges[name] = gauge
+            gauge.set(value)
+        for name, value in list(self._counters.items()):
+            counter, out = self._counts.get(name) or (
+                Counter(f"footfall_{name}", f"Count of {name.replace('_', ' ')}.", registry=self.registry),
+                0,
+            )
+            if value > out:
+                counter.inc(value - out)
+            self._counts[name] = (counter, max(value, out))
+
+    async def keep_synced(self) -> None:
+        """With workers: copy into the shared files now and then, for scrapes of the other workers."""
+        if self.shared is None:
+            return
+        while True:
+            await asyncio.sleep(SYNC_SECONDS)
+            self.sync()
 
     def request(self, endpoint: str, status: int) -> None:
         child = self._children.get(("r", endpoint, status))
@@ -114,19 +172,45 @@ class Metrics:
         self.commit_seconds.observe(seconds)
 
     def text(self) -> bytes:
-        return generate_latest(self.registry)
+        self.sync()
+        return generate_latest(self.registry if self.shared is None else gathered(self.shared))
 
 
-class _Live(Collector):
-    def __init__(self, live: Callable[[], dict[str, float]], counters: Counts[str]) -> None:
-        self.live = live
-        self.counters = counters
+def gathered(shared: str) -> CollectorRegistry:
+    """A registry that reads every worker's files in `shared`."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
+    return registry
 
-    def collect(self) -> Iterator[Any]:
-        for name, value in sorted(self.live().items()):
-            yield GaugeMetricFamily(f"footfall_{name}", name.replace("_", " ") + ".", value=value)
-        for name, value in sorted(self.counters.items()):
-            yield CounterMetricFamily(f"footfall_{name}", f"Count of {name.replace('_', ' ')}.", value=value)
+
+@contextlib.contextmanager
+def parent_port(metrics_port: int, metrics_host: str, shared: str) -> Iterator[None]:
+    """With workers, `--metrics-port` is served by the parent process, from every worker's files."""
+    if not metrics_port:
+        yield
+        return
+    server, _ = start_http_server(metrics_port, metrics_host, gathered(shared))
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+_LIVE_FILE = re.compile(r"gauge_live\w+_(\d+)\.db")
+
+
+def sweep_dead_workers(shared: str, stop: threading.Event, every: float = 2.0) -> None:
+    """The parent's thread: a worker that ended (or was killed) leaves its live gauges out of the sums."""
+    while not stop.wait(every):
+        pids = {int(m.group(1)) for f in Path(shared).glob("gauge_live*.db") if (m := _LIVE_FILE.fullmatch(f.name))}
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                multiprocess.mark_process_dead(pid, shared)  # type: ignore[no-untyped-call]
+            except PermissionError:
+                pass
 
 
 async def metrics_endpoint(request: Request) -> Response:

@@ -73,9 +73,13 @@ async def expire(
 async def expiry_loop(
     store: Store, run: Runner[ExpiryStep], retention_days: int, interval: float, counters: Counter[str]
 ) -> None:
-    """The running collector's periodic expiry; its totals go into `counters` (shown by /healthz)."""
+    """The running collector's periodic expiry; its totals go into `counters` (shown by /healthz). Of the
+    processes sharing a store, the one that leads its maintenance runs it."""
     while True:
         try:
+            if not await store.leads_maintenance():
+                await asyncio.sleep(interval)
+                continue
             started = time.monotonic()
             report = await expire(store, run, as_of=datetime.now(UTC), retention_days=retention_days)
             counters["expiry_runs"] += 1

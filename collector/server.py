@@ -1,4 +1,5 @@
-"""The HTTP server: uvicorn with its httptools protocol, bounded where uvicorn itself does not bound.
+"""The HTTP server: uvicorn with its httptools protocol, bounded where uvicorn itself does not bound, in one
+process or in several (`--workers`).
 
 httptools keeps every header byte until the headers end, and uvicorn waits for them forever: a 200 MB
 header was buffered whole, and a connection that sent half its headers stayed open until the process
@@ -10,19 +11,146 @@ Keep-alive idle time, concurrency and the rest stay uvicorn's own settings.
 On shutdown uvicorn closes an idle kept-alive connection at once, so a request the client had just sent
 on it was reset unread. Here an idle connection gets `SHUTDOWN_GRACE` seconds: a request that arrives in
 that time is served (and the connection closed after it), and only then is the connection closed.
+
+With `--workers N` the parent process binds the port, brings the store's schema up to date, and hands the
+socket to N worker processes (uvicorn's supervisor: a worker that dies is replaced, SIGHUP replaces them one
+by one, each new one serving before its old one stops; SIGTERM stops them all). Each worker builds its own
+app from the settings (`CollectorConfig.load`): its own group committer, taking turns with the others at
+the store's write lock (see the store). Metrics are kept in files that every worker's `/metrics` reads
+(`metrics.MULTIPROCESS_ENV`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors.multiprocess import Multiprocess
+
+from collector.config import Settings
 
 SHUTDOWN_GRACE = 0.5  # seconds an idle connection is kept open at shutdown, for a request already on its way
 
 
-def bounded_protocol(max_head: int, timeout: float) -> type[HttpToolsProtocol]:
+class CollectorConfig(uvicorn.Config):
+    """uvicorn's settings for the collector's. The app and its protocol are made in `load()`, in the process
+    that serves: a worker process gets this object pickled, and a running app cannot be."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        super().__init__(
+            "collector.app:create_app",  # (made in load_app, from the settings)
+            host=settings.host,
+            port=settings.port,
+            loop="uvloop",
+            workers=settings.worker_count,
+            limit_concurrency=settings.max_connections or None,
+            lifespan="on",
+            access_log=settings.access_log,
+            log_level=settings.log_level,
+            proxy_headers=False,  # the collector reads forwarding headers itself, from trusted proxies only
+            server_header=False,
+        )
+
+    def configure_logging(self) -> None:  # in the parent, and again in each worker process
+        from collector.logs import configure, install_access_log_filter
+
+        s = self.settings
+        self.log_config = configure(s.log_level, s.log_format, s.ip_policy)
+        super().configure_logging()
+        install_access_log_filter(s.ip_policy)  # after uvicorn's own set-up of its loggers
+
+    def load(self) -> None:
+        s = self.settings
+        self.http = bounded_protocol(s.max_header_bytes, s.header_timeout_seconds, on_shutdown=self._closing)
+        super().load()
+
+    def load_app(self) -> Any:
+        from collector.app import create_app
+
+        self.app = create_app(self.settings)
+        return self.app
+
+    def _closing(self) -> None:
+        """The server stops: requests waiting for messages (export's `wait`) answer with what they have."""
+        runtime = getattr(getattr(self.app, "state", None), "runtime", None)
+        if runtime is not None:
+            runtime.notifier.close()
+
+
+class _Server(uvicorn.Server):
+    """One process: says where it serves once it listens (`import_client.announce_serving`)."""
+
+    def __init__(self, config: CollectorConfig) -> None:
+        super().__init__(config)
+        self.settings = config.settings
+        self.announced: list[Callable[[], None]] = []
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            from collector.import_client import announce_serving
+
+            self.announced.append(announce_serving(self.settings))
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        self.withdraw()  # here: after a signal, uvicorn re-raises it, and the process ends without unwinding
+        await super().shutdown(sockets)
+
+    def withdraw(self) -> None:
+        while self.announced:
+            self.announced.pop()()
+
+
+def serve(settings: Settings) -> None:
+    """Serve until a signal stops it: in this process, or in `settings.worker_count` worker processes."""
+    config = CollectorConfig(settings)
+    if config.workers == 1:
+        server = _Server(config)
+        try:
+            server.run()
+        finally:
+            server.withdraw()
+        return
+    from collector import metrics
+    from collector.import_client import announce_serving
+
+    asyncio.run(_prepare_store(settings))  # the schema's migrations once, before the workers open the store
+    sock = config.bind_socket()
+    shared = tempfile.mkdtemp(prefix="footfall-metrics-")
+    os.environ[metrics.MULTIPROCESS_ENV] = shared  # the workers inherit it
+    withdraw = announce_serving(settings)  # the socket listens already: imports may queue on it
+    stop_sweeping = threading.Event()
+    sweeper = threading.Thread(target=metrics.sweep_dead_workers, args=(shared, stop_sweeping), daemon=True)
+    sweeper.start()
+    try:
+        with metrics.parent_port(settings.metrics_port, settings.metrics_host, shared):
+            Multiprocess(config, sockets=[sock]).run()
+    finally:
+        stop_sweeping.set()
+        withdraw()
+        sock.close()
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+async def _prepare_store(settings: Settings) -> None:
+    from collector.store import create_store
+
+    store = create_store(settings)
+    await store.open()
+    await store.close()
+
+
+def bounded_protocol(
+    max_head: int, timeout: float, on_shutdown: Callable[[], None] | None = None
+) -> type[HttpToolsProtocol]:
     class BoundedHttpToolsProtocol(HttpToolsProtocol):
         _head_bytes = 0
         _in_head = True
@@ -80,6 +208,8 @@ def bounded_protocol(max_head: int, timeout: float) -> type[HttpToolsProtocol]:
                 self.cycle.keep_alive = False  # served, then closed: the server is shutting down
 
         def shutdown(self) -> None:
+            if on_shutdown is not None:
+                on_shutdown()
             if self.cycle is None or self.cycle.response_complete:
                 self._draining = True
                 self.loop.call_later(SHUTDOWN_GRACE, self._close_if_idle)

@@ -135,7 +135,8 @@ class NoStore(Exception):
 
 
 class Store(ABC):
-    """Where messages live. Writes come from one group committer, so a backend need not serialise them."""
+    """Where messages live. In a process, writes come from one group committer, so a backend need not
+    serialise them; several processes (workers, collectors on one PostgreSQL) may write one store."""
 
     # --- lifecycle --------------------------------------------------------------------------------------
     @abstractmethod
@@ -178,6 +179,12 @@ class Store(ABC):
         """Called by the writer after each commit, once its requests are answered and before the next
         commit: room for short upkeep that must not race the writes (SQLite: keep the WAL bounded)."""
         return
+
+    async def leads_maintenance(self) -> bool:
+        """Whether this process does the store's periodic upkeep (expiry; SQLite: checkpoints), so that the
+        processes sharing a store do it once, not each. The first to ask holds it until it closes the
+        store or ends; the others get False, and True once it is free again."""
+        return True
 
     async def settle(self) -> None:
         """Return once every write transaction that began before this call has ended, in any process, so

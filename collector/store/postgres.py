@@ -104,6 +104,7 @@ MIGRATIONS: list[str] = [
 ]
 
 MIGRATION_LOCK = 7_200_451_133  # pg_advisory_xact_lock key: collectors starting together migrate once
+MAINTENANCE_LOCK = 7_200_451_134  # pg_try_advisory_lock key, held by the collector that runs expiry
 # Rows of transactions that every snapshot sees as finished: safe to hand out in (txid, id) order.
 VISIBLE = "txid < pg_snapshot_xmin(pg_current_snapshot())"
 STYLE: sql_.Style = "numbered"
@@ -116,6 +117,7 @@ class PostgresStore(sql_.SharedReads):
         # PostgreSQL commits durably (synchronous_commit) whatever `sync_commits` says.
         self.url = url
         self._pool: asyncpg.Pool | None = None
+        self._lease: asyncpg.Connection | None = None  # holds the maintenance lock while it is open
 
     async def open(self, *, create: bool = True) -> None:
         self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
@@ -130,7 +132,20 @@ class PostgresStore(sql_.SharedReads):
                 await conn.execute(script)
                 await conn.execute("INSERT INTO footfall_schema (version) VALUES ($1)", number)
 
+    async def leads_maintenance(self) -> bool:
+        if self._lease is not None and not self._lease.is_closed():
+            return True
+        conn = await asyncpg.connect(self.url)  # a session lock: the connection holds it while it lives
+        if await conn.fetchval(f"SELECT pg_try_advisory_lock({MAINTENANCE_LOCK})"):
+            self._lease = conn
+            return True
+        await conn.close()
+        return False
+
     async def close(self) -> None:
+        if self._lease is not None:
+            await self._lease.close()
+            self._lease = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +122,7 @@ MIGRATIONS: list[str] = [
 log = logging.getLogger("footfall.store")
 
 CHECKPOINT_INTERVAL = 0.25  # seconds between PASSIVE checkpoints (they wait for nobody)
+BUSY_SECONDS = 5.0  # how long a write waits for another process's transaction before it fails (busy_timeout)
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes: the default of --wal-limit-mb
 
 COLUMNS = "message_id, type, event, user_id, anonymous_id, timestamp, received_at, body, source"
@@ -139,6 +142,9 @@ class SqliteStore(sql_.SharedReads):
         self._reader: aiosqlite.Connection | None = None
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
+        self._turns: int | None = None  # the writers' lock file (see _writer_turn)
+        self._lease: int | None = None  # the maintenance lock file, once this process holds it
+        self._waiter = ThreadPoolExecutor(1, thread_name_prefix="footfall-sqlite-lock")
 
     async def open(self, *, create: bool = True) -> None:
         if self.path != ":memory:":
@@ -150,6 +156,7 @@ class SqliteStore(sql_.SharedReads):
                 # files the database file's mode.
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            self._turns = os.open(f"{self.path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._writer = await self._connect()
         await self._migrate(self._writer)
         self._reader = await self._connect()
@@ -160,6 +167,8 @@ class SqliteStore(sql_.SharedReads):
         assert self._checkpointer is not None
         while True:
             await asyncio.sleep(CHECKPOINT_INTERVAL)
+            if not await self.leads_maintenance():  # another process (a worker of the same collector) does it
+                continue
             try:
                 await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
             except sqlite3.Error:
@@ -171,7 +180,7 @@ class SqliteStore(sql_.SharedReads):
         # NORMAL: a commit is in the WAL before we answer, so it survives a process crash (kill -9);
         # FULL also fsyncs it, so it survives power loss.
         await conn.execute(f"PRAGMA synchronous={'FULL' if self.sync_commits else 'NORMAL'}")
-        await conn.execute("PRAGMA busy_timeout=5000")
+        await conn.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
         # Erased and expired rows are overwritten with zeros, not left readable in free pages.
         await conn.execute("PRAGMA secure_delete=ON")
         # Checkpoints (copying the WAL into the database, with an fsync) would stall the writer, and so
@@ -199,9 +208,58 @@ class SqliteStore(sql_.SharedReads):
             if conn is not None:
                 await conn.close()
         if self._writer is not None:
-            await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            async with self._writer_turn():
+                await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             await self._writer.close()
         self._reader = self._writer = self._checkpointer = None
+        for fd in (self._turns, self._lease):
+            if fd is not None:
+                os.close(fd)  # (the kernel lets go of its lock with it)
+        self._turns = self._lease = None
+        self._waiter.shutdown(wait=False, cancel_futures=True)
+
+    @contextlib.asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[None]:
+        """This process's turn to write, among the processes writing the same file (the workers of one
+        collector, `footfall import --direct`, `footfall keys`): an exclusive flock on `<db>-writer.lock`.
+
+        SQLite's own write lock keeps the file correct without it; but a writer that finds that lock taken
+        polls for it, sleeping up to 100 ms between tries, and two busy processes left requests waiting for
+        seconds. A flock waiter wakes as soon as the lock is let go. The wait is bounded like SQLite's own
+        (BUSY_SECONDS): past it, the write fails as "database is locked", and its requests get a 503."""
+        fd = self._turns
+        if fd is None:  # an in-memory store: one connection, nobody to take turns with
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting = asyncio.get_running_loop().run_in_executor(self._waiter, fcntl.flock, fd, fcntl.LOCK_EX)
+            try:
+                await asyncio.wait_for(asyncio.shield(waiting), BUSY_SECONDS)
+            except TimeoutError:
+                # The thread still waits; when it gets the lock, it lets go of it again at once.
+                waiting.add_done_callback(lambda _: fcntl.flock(fd, fcntl.LOCK_UN))
+                raise sqlite3.OperationalError(
+                    f"database is locked: another process held its write lock for over {BUSY_SECONDS:g} s"
+                ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    async def leads_maintenance(self) -> bool:
+        if self._turns is None:
+            return True
+        if self._lease is None:
+            fd = os.open(f"{self.path}-maintenance.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            self._lease = fd  # held until this store closes (or its process ends)
+        return True
 
     @property
     def writer(self) -> aiosqlite.Connection:
@@ -219,17 +277,18 @@ class SqliteStore(sql_.SharedReads):
         rolled back if it (or the commit) raises. The error that ended it is the one raised: SQLite rolls
         back by itself after some (a full disk), and a failed ROLLBACK must not hide why."""
         conn = self.writer
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            await conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                try:
-                    await conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    log.exception("ROLLBACK failed after a failed transaction")
-            raise
+        async with self._writer_turn():
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                await conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    try:
+                        await conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        log.exception("ROLLBACK failed after a failed transaction")
+                raise
 
     async def _fetch(self, sql: str, q: Query | Sequence[object] | None = None) -> list[Sequence[Any]]:
         values = q.values if isinstance(q, Query) else (q or ())
@@ -274,7 +333,8 @@ class SqliteStore(sql_.SharedReads):
         return inserted
 
     async def suppress(self, user_hash: str, at: int) -> None:
-        await self.writer.execute(sql_.insert_suppressed(STYLE), (user_hash, at))
+        async with self._writer_turn():
+            await self.writer.execute(sql_.insert_suppressed(STYLE), (user_hash, at))
 
     async def add_source(self, source: Source) -> bool:
         async with self._transaction() as conn:
@@ -286,7 +346,8 @@ class SqliteStore(sql_.SharedReads):
             return (await conn.execute(sql_.revoke_source(STYLE), (at, name))).rowcount == 1
 
     # --- pull -------------------------------------------------------------------------------------------
-    # One writer connection commits in sequence order, so the sequence alone is a pull position.
+    # SQLite's write lock lets one transaction write at a time (in any process), and a row's seq is taken
+    # in its transaction: rows become visible in sequence order, so the sequence alone is a pull position.
     async def read_messages(self, after: Position, limit: int, where: ExportFilter) -> list[PulledMessage]:
         q = Query(STYLE)
         clauses = [f"seq > {q.bind(after[0] if after else 0)}"]
@@ -365,7 +426,7 @@ class SqliteStore(sql_.SharedReads):
         except OSError:
             return
         if size > self.wal_limit:
-            async with self.writer.execute("PRAGMA wal_checkpoint(RESTART)") as cur:
+            async with self._writer_turn(), self.writer.execute("PRAGMA wal_checkpoint(RESTART)") as cur:
                 row = await cur.fetchone()
             if row is not None and row[0]:
                 log.info(
@@ -376,6 +437,6 @@ class SqliteStore(sql_.SharedReads):
         # secure_delete has overwritten the deleted rows in the pages that now sit in the WAL; the WAL
         # still holds the pages as they were before. A TRUNCATE checkpoint copies the WAL into the
         # database and cuts it to zero bytes. It finishes only if no reader holds an older snapshot.
-        async with self.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+        async with self._writer_turn(), self.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
             row = await cur.fetchone()
         return row is not None and row[0] == 0

@@ -7,6 +7,7 @@ address and the proxy's differ.
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import socket
@@ -40,7 +41,7 @@ def certificate(directory: Path) -> tuple[Path, Path]:
 def nginx(collector_factory: Any, tmp_path: Path) -> Iterator[tuple[str, Path, Collector]]:
     if not Path(NGINX).exists():
         pytest.skip("nginx is not installed (./scripts/test installs Debian's nginx-light)")
-    c: Collector = collector_factory("--trusted-proxies", "127.0.0.1", "--ip-policy", "keep")
+    c: Collector = collector_factory("--trusted-proxies", "127.0.0.1", "--ip-policy", "keep", "--workers", "2")
     cert, key = certificate(tmp_path)
     port = free_port()
     server = (DEPLOY / "nginx.conf").read_text()
@@ -101,6 +102,7 @@ def test_https_ingest_through_nginx_keeps_the_real_client_and_not_a_spoofed_one(
 def test_the_sample_settings_and_the_service_unit_are_valid() -> None:
     settings = load_settings(config_file=DEPLOY / "footfall.toml", environ={})
     assert settings.trusted_proxies == ("127.0.0.1",) and settings.host == "127.0.0.1"
+    assert settings.worker_count == len(os.sched_getaffinity(0))  # workers = "auto"
     unit = (DEPLOY / "footfall.service").read_text()
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     argv = shlex.split(exec_start.removeprefix("ExecStart="))

@@ -1,0 +1,194 @@
+"""`footfall serve --workers N`: several processes on one port, sharing one store (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Collector
+from tests.pg import postgres_url  # noqa: F401 (a fixture)
+
+
+def health_by_worker(c: Collector, tries: int = 60) -> dict[int, dict[str, Any]]:
+    """/healthz of each worker that answered one of `tries` new connections (the kernel spreads them)."""
+    seen: dict[int, dict[str, Any]] = {}
+    for _ in range(tries):
+        answer = httpx.get(c.url + "/healthz", timeout=10).json()
+        seen[answer["pid"]] = answer
+    return seen
+
+
+def child_pids(pid: int) -> set[int]:
+    out = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out |= {int(p) for p in (task / "children").read_text().split()}
+    return out
+
+
+def workers_of(c: Collector) -> set[int]:
+    """The worker processes (uvicorn's spawned children) of the collector's parent process."""
+    assert c.proc is not None
+    return {p for p in child_pids(c.proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()}
+
+
+def until(check: Callable[[], Any], seconds: float = 30, what: str = "") -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"gave up waiting: {what}"
+        time.sleep(0.2)
+
+
+def send_from_threads(c: Collector, threads: int, batches: int, tag: str) -> tuple[set[str], Counter[int]]:
+    """Batches of 20 from `threads` clients at once, each its own keep-alive connection: the messageIds
+    acknowledged, and the statuses."""
+    acked: set[str] = set()
+    statuses: Counter[int] = Counter()
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        with httpx.Client(auth=(c.server_key, ""), timeout=30) as http:
+            for b in range(batches):
+                ids = [f"{tag}-{n}-{b}-{i}" for i in range(20)]
+                batch = [{"type": "track", "event": "E", "userId": f"u{n}", "messageId": m} for m in ids]
+                r = http.post(c.url + "/v1/batch", json={"batch": batch})
+                with lock:
+                    statuses[r.status_code] += 1
+                    if r.status_code == 200:
+                        acked.update(ids)
+
+    running = [threading.Thread(target=client, args=(n,)) for n in range(threads)]
+    for t in running:
+        t.start()
+    for t in running:
+        t.join(120)
+    return acked, statuses
+
+
+def metric(c: Collector, name: str) -> float:
+    r = c.admin_get("/metrics")
+    assert r.status_code == 200, r.text
+    return sum(float(line.split()[-1]) for line in r.text.splitlines() if line.startswith(name))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_workers_share_the_port_and_the_store_and_keep_every_message(
+    collector_factory: Any, request: pytest.FixtureRequest, backend: str
+) -> None:
+    db = ("--db", request.getfixturevalue("postgres_url")) if backend == "postgresql" else ()
+    c: Collector = collector_factory("--workers", "2", *db)
+    assert len(workers_of(c)) == 2
+    assert len(until(lambda: len(health_by_worker(c)) == 2 and health_by_worker(c), what="both workers answer")) == 2
+
+    acked, statuses = send_from_threads(c, threads=8, batches=25, tag=backend)
+
+    assert statuses == Counter({200: 200}), statuses  # no 5xx while two processes write the one store
+    exported = [m["messageId"] for m in c.export()]
+    assert len(exported) == len(set(exported)) == 4000 and set(exported) == acked
+    # Every worker's counts are in /metrics, whichever worker answers the scrape (each copies its own into
+    # the shared files at least once a second).
+    until(lambda: metric(c, 'footfall_messages_total{endpoint="batch",outcome="accepted"') == 4000, what="metrics")
+    until(lambda: metric(c, 'footfall_requests_total{endpoint="batch",status="200"}') == 200, what="requests")
+
+
+def test_expiry_runs_in_one_worker_and_another_takes_over_when_it_dies(collector_factory: Any) -> None:
+    c: Collector = collector_factory("--workers", "2", "--expiry-interval-seconds", "1")
+
+    def runs() -> dict[int, int]:
+        return {pid: h["counters"].get("expiry_runs", 0) for pid, h in health_by_worker(c).items()}
+
+    first = until(lambda: len(r := runs()) == 2 and max(r.values()) >= 3 and r, what="expiry runs")
+    leader = max(first, key=first.__getitem__)
+    assert sorted(first.values())[0] == 0, first  # the other worker never ran it
+
+    os.kill(leader, signal.SIGKILL)  # the kernel lets go of its maintenance lock; the supervisor replaces it
+    until(lambda: leader not in workers_of(c) and len(workers_of(c)) == 2, what="a new worker")
+    after = until(lambda: len(r := runs()) == 2 and leader not in r and max(r.values()) >= 2 and r, what="takeover")
+    assert sorted(after.values())[0] == 0, after
+    assert c.send([{"type": "track", "event": "E", "userId": "u"}]).status_code == 200
+
+
+def test_sighup_replaces_the_workers_while_requests_keep_being_answered(collector_factory: Any) -> None:
+    c: Collector = collector_factory("--workers", "2")
+    before = workers_of(c)
+    stop = threading.Event()
+    failures: list[str] = []
+    acked: set[str] = set()
+
+    def keep_sending(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            mid = f"hup-{n}-{i}"
+            try:  # a new connection each time, as most browsers' beacons come
+                r = httpx.post(c.url + "/v1/track", json={"event": "E", "userId": "u", "messageId": mid},
+                               auth=(c.server_key, ""), timeout=30)  # fmt: skip
+                if r.status_code == 200:
+                    acked.add(mid)
+                else:
+                    failures.append(f"{r.status_code} {r.text}")
+            except httpx.HTTPError as exc:
+                failures.append(repr(exc))
+            i += 1
+
+    senders = [threading.Thread(target=keep_sending, args=(n,)) for n in range(4)]
+    for t in senders:
+        t.start()
+    try:
+        time.sleep(0.5)
+        assert c.proc is not None
+        c.proc.send_signal(signal.SIGHUP)
+        until(lambda: workers_of(c).isdisjoint(before) and len(workers_of(c)) == 2, 60, "new workers")
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in senders:
+            t.join(60)
+    assert not failures, failures[:5]
+    assert acked and acked <= {m["messageId"] for m in c.export()}
+
+
+def test_sigterm_stops_every_worker_and_withdraws_the_serving_file(collector_factory: Any) -> None:
+    c: Collector = collector_factory("--workers", "2")
+    workers = workers_of(c)
+    assert (c.data_dir / "serving.json").exists()
+    assert c.send([{"type": "track", "event": "E", "userId": "u", "messageId": "kept"}]).status_code == 200
+    c.stop()
+    assert not any(Path(f"/proc/{p}").exists() for p in workers)
+    assert not (c.data_dir / "serving.json").exists()
+    assert [m["messageId"] for m in collector_factory(data_dir=c.data_dir).export()] == ["kept"]
+
+
+@pytest.mark.parametrize("value", ["0", "many", "-2"])
+def test_a_bad_number_of_workers_is_refused_with_its_name(tmp_path: Path, value: str) -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "collector", "serve", "--data-dir", str(tmp_path), "--workers", value],
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 2 and "Setting 'workers'" in r.stderr, r.stderr
+
+
+def test_a_write_lock_held_too_long_by_another_process_gets_503_and_retry_after(collector: Collector) -> None:
+    import fcntl
+
+    lock = os.open(collector.data_dir / "footfall.db-writer.lock", os.O_RDWR)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another writer of the file that does not let go
+        r = collector.send([{"type": "track", "event": "E", "userId": "u", "messageId": "waited"}])
+        assert r.status_code == 503 and r.headers["Retry-After"] and "locked" in r.text, r.text
+    finally:
+        os.close(lock)
+    r = collector.send([{"type": "track", "event": "E", "userId": "u", "messageId": "waited"}])
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text  # sent again, stored once
+    assert [m["messageId"] for m in collector.export()] == ["waited"]
