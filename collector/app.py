@@ -124,7 +124,7 @@ def create_app(settings: Settings) -> Starlette:
             metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host, metrics.registry)
         app.state.runtime = rt
         live.state.runtime = rt
-        refresher = asyncio.create_task(sources.refresh_loop(store, known, graph.suppressed), name="footfall-sources")
+        refresher = asyncio.create_task(sources.refresh_loop(store, known, graph), name="footfall-sources")
         syncing = asyncio.create_task(metrics.keep_synced(), name="footfall-metrics")
         expiry = None
         if settings.expiry_interval_seconds > 0:

@@ -32,6 +32,7 @@ class Graph:
         self.suppressed = suppressed
         self._known: dict[str, str] = {}  # from_id -> user_id written recently: no need to write again
         self.erasures = 0  # how many erasures this process has seen: links made before one may be gone
+        self._stored_erasures: int | None = None  # the store's count of erasures, as last read
 
     def updates(
         self, msg: AnyMessage, timestamp: int, received: int, *, browser: bool = False
@@ -69,6 +70,14 @@ class Graph:
         self.erasures += 1
         for some_id in ids:
             self._known.pop(some_id, None)
+
+    def erased_elsewhere(self, stored_erasures: int) -> None:
+        """The store's count of erasures, read now and then: if another process (a worker, another
+        collector) erased since the last reading, forget every link remembered (their IDs are unknown here)."""
+        if self._stored_erasures is not None and stored_erasures != self._stored_erasures:
+            self.erasures += 1
+            self._known.clear()
+        self._stored_erasures = stored_erasures
 
     def is_suppressed(self, user_id: str | None) -> bool:
         return bool(self.suppressed) and user_id is not None and user_hash(user_id) in self.suppressed

@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Iterable
 
 from collector.config import Settings
+from collector.graph import Graph
 from collector.store import Store
 from collector.types import Source, SourceKind
 
@@ -81,13 +82,14 @@ class Sources:
         return origin in {o.strip() for o in source.allowed_origins.split(",")}
 
 
-async def refresh_loop(store: Store, sources: Sources, suppressed: set[str], interval: float = REFRESH_SECONDS) -> None:
-    """Read the store's sources (and suppressed users) again and again, so that keys made or revoked, and
-    users erased, by another process take effect here too."""
+async def refresh_loop(store: Store, sources: Sources, graph: Graph, interval: float = REFRESH_SECONDS) -> None:
+    """Read the store's sources (and suppressed users, and erasures) again and again, so that keys made or
+    revoked, and users erased, by another process take effect here too."""
     while True:
         try:
             sources.replace(await store.read_sources())
-            suppressed |= await store.read_suppressed()
+            graph.suppressed |= await store.read_suppressed()
+            graph.erased_elsewhere(await store.read_erasures())
         except Exception:
             log.exception("reading the sources failed; the keys in force stay as they were")
         await asyncio.sleep(interval)

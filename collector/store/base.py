@@ -238,6 +238,11 @@ class Store(ABC):
     async def read_suppressed(self) -> set[str]:
         """Hashes of suppressed users."""
 
+    @abstractmethod
+    async def read_erasures(self) -> int:
+        """How many erasures (that deleted links) the store has seen: when it changes, links that a collector
+        remembers writing may be gone."""
+
     # --- the identity graph (walked by collector.graph.linked_ids and .owner) ----------------------------
     @abstractmethod
     async def linked_to(self, user_ids: Collection[str]) -> set[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -100,6 +101,9 @@ MIGRATIONS: list[str] = [
         created_at bigint NOT NULL,
         revoked_at bigint
     );
+    """,
+    """
+    CREATE TABLE erasures (id bigserial PRIMARY KEY, erased_at bigint NOT NULL);
     """,
 ]
 
@@ -283,6 +287,8 @@ class PostgresStore(sql_.SharedReads):
                 links = _count(await conn.execute(sql_.delete_links_of(q, ids), *q.values))
                 q = Query(STYLE)
                 traits = _count(await conn.execute(sql_.delete_traits_of(q, ids), *q.values))
+                if links:
+                    await conn.execute(sql_.record_erasure(STYLE), int(time.time() * 1000))
         return Erased(messages, quarantine + named, links, traits)
 
     async def settle(self) -> None:

@@ -233,6 +233,15 @@ def insert_suppressed(style: Style) -> str:
 READ_SUPPRESSED = "SELECT user_hash FROM suppressed"
 
 
+# An erasure that deleted links leaves a row here (a number and a time, nothing of whom): every collector
+# sharing the store then forgets the links it remembers writing (`graph.Graph.erased_elsewhere`).
+def record_erasure(style: Style) -> str:
+    return f"INSERT INTO erasures (erased_at) VALUES ({placeholders(style, 1)})"
+
+
+READ_ERASURES = "SELECT coalesce(max(id), 0) FROM erasures"
+
+
 # --- sources --------------------------------------------------------------------------------------------
 def insert_source(style: Style) -> str:
     """A new source; nothing if its name (or key) is taken."""
@@ -274,6 +283,9 @@ class SharedReads(Store):
 
     async def read_suppressed(self) -> set[str]:
         return {r[0] for r in await self._fetch(READ_SUPPRESSED)}
+
+    async def read_erasures(self) -> int:
+        return int((await self._fetch(READ_ERASURES))[0][0])
 
     async def linked_to(self, user_ids: Collection[str]) -> set[str]:
         q = Query(self.STYLE)

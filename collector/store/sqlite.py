@@ -23,6 +23,7 @@ import fcntl
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -116,6 +117,9 @@ MIGRATIONS: list[str] = [
     """,
     """
     ALTER TABLE links ADD COLUMN guarded INTEGER NOT NULL DEFAULT 0;
+    """,
+    """
+    CREATE TABLE erasures (id INTEGER PRIMARY KEY AUTOINCREMENT, erased_at INTEGER NOT NULL);
     """,
 ]
 
@@ -403,6 +407,8 @@ class SqliteStore(sql_.SharedReads):
                 links = (await conn.execute(sql_.delete_links_of(q, ids), q.values)).rowcount
                 q = Query(STYLE)
                 traits = (await conn.execute(sql_.delete_traits_of(q, ids), q.values)).rowcount
+                if links:
+                    await conn.execute(sql_.record_erasure(STYLE), (int(time.time() * 1000),))
         return Erased(messages, quarantine + named, links, traits)
 
     def stats(self) -> dict[str, float]:

@@ -192,3 +192,33 @@ def test_a_write_lock_held_too_long_by_another_process_gets_503_and_retry_after(
     r = collector.send([{"type": "track", "event": "E", "userId": "u", "messageId": "waited"}])
     assert r.status_code == 200 and r.json()["accepted"] == 1, r.text  # sent again, stored once
     assert [m["messageId"] for m in collector.export()] == ["waited"]
+
+
+def test_after_an_erasure_in_one_worker_the_other_links_the_returning_visitor_again(collector_factory: Any) -> None:
+    """Each worker remembers the links it wrote, so as not to write them again; an erasure in another
+    worker deletes them, and the next identify must write its link again, whichever worker takes it."""
+    c: Collector = collector_factory("--workers", "2")
+    clients: dict[int, httpx.Client] = {}  # a kept-alive connection to each worker
+    for _ in range(200):
+        client = httpx.Client(base_url=c.url, timeout=30, auth=(c.server_key, ""))
+        pid = client.get("/healthz").json()["pid"]
+        if pid in clients:
+            client.close()
+        else:
+            clients[pid] = client
+        if len(clients) == 2:
+            break
+    assert len(clients) == 2
+    first, other = clients.values()
+    identify = {"type": "identify", "anonymousId": "visitor", "userId": "ann"}
+    for client in (first, other):  # both workers write (or meet) the link, and remember it
+        assert client.post("/v1/identify", json=identify).status_code == 200
+    admin = {"Authorization": f"Bearer {c.export_token}"}
+    assert first.delete("/v1/users/ann", headers=admin, auth=None).status_code == 200  # in the first worker
+    time.sleep(3)  # the other worker reads the store's erasures every 2 s
+
+    assert other.post("/v1/identify", json=identify).status_code == 200  # ann comes back, on the other worker
+    links = [line for line in c.admin_get("/v1/links").text.splitlines() if line]
+    assert len(links) == 1 and '"fromId":"visitor"' in links[0] and '"userId":"ann"' in links[0], links
+    for client in clients.values():
+        client.close()

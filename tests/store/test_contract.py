@@ -160,9 +160,11 @@ async def test_erase_in_chunks_then_graph(store: Store) -> None:
         links=[Link("a", "u", "identify", 1)], traits=[Trait("u", "plan", b'"pro"', 1)]))  # fmt: skip
     ids = await linked_ids(store, "u")
     first = await store.erase(ids, 4)
-    assert first == Erased(4, 1, 0, 0)
+    assert first == Erased(4, 1, 0, 0) and await store.read_erasures() == 0
     assert await store.erase(ids, 4) == Erased(2, 0, 1, 1)
+    assert await store.read_erasures() == 1  # links went: other collectors must forget theirs
     assert await store.erase(ids, 4) == Erased(0, 0, 0, 0)
+    assert await store.read_erasures() == 1
     assert [b for _, b in await store.read_messages(BEGINNING, 10, ExportFilter())] == [b'{"messageId":"other"}']
     assert len(await store.read_quarantine(BEGINNING, 10)) == 1 and await store.read_traits({"u"}) == []
 
