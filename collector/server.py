@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 from collector.config import Settings
 
 SHUTDOWN_GRACE = 0.5  # seconds an idle connection is kept open at shutdown, for a request already on its way
+SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL while another waits for it (see CollectorConfig.load)
 
 
 class CollectorConfig(uvicorn.Config):
@@ -68,6 +70,9 @@ class CollectorConfig(uvicorn.Config):
         install_access_log_filter(s.ip_policy)  # after uvicorn's own set-up of its loggers
 
     def load(self) -> None:
+        # The store's writer thread takes the GIL back after each step of SQLite; while the event loop is
+        # busy, that waits for the switch interval (5 ms by default), with the file's write lock held.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         s = self.settings
         self.http = bounded_protocol(s.max_header_bytes, s.header_timeout_seconds, on_shutdown=self._closing)
         super().load()

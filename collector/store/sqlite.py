@@ -24,10 +24,10 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -45,7 +45,7 @@ from collector.store.base import (
     WriteBatch,
 )
 from collector.store.sql import Query
-from collector.types import Link, Source
+from collector.types import Link, Source, StoredMessage
 
 # Each entry moves the schema one version up; PRAGMA user_version records how far a file has come.
 MIGRATIONS: list[str] = [
@@ -131,7 +131,10 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes: the default of --wal-limit-mb
 
 COLUMNS = "message_id, type, event, user_id, anonymous_id, timestamp, received_at, body, source"
 ROWS_PER_STATEMENT = 32766 // 9 // 2  # well under SQLite's bound-variable limit
+_ROW = "(?,?,?,?,?,?,?,?,?)"
+_NO_DUPLICATES = " ON CONFLICT (message_id) DO NOTHING"
 STYLE: sql_.Style = "qmark"
+T = TypeVar("T")
 
 
 class SqliteStore(sql_.SharedReads):
@@ -142,13 +145,17 @@ class SqliteStore(sql_.SharedReads):
         self.path = url.removeprefix("sqlite:///")
         self.sync_commits = sync_commits
         self.wal_limit = wal_limit
-        self._writer: aiosqlite.Connection | None = None
+        # The writer connection lives on a thread of its own, and each write is one call there (`_call`):
+        # the transaction, from taking this process's turn to COMMIT, never waits for the event loop, which
+        # is busy with requests. (Through aiosqlite, each statement was a round trip through the event loop,
+        # and the file's write lock was held meanwhile: other workers waited for this one's requests.)
+        self._writer: sqlite3.Connection | None = None
+        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="footfall-sqlite-writer")
         self._reader: aiosqlite.Connection | None = None
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
-        self._turns: int | None = None  # the writers' lock file (see _writer_turn)
+        self._turns: int | None = None  # the writers' lock file (see _turn)
         self._lease: int | None = None  # the maintenance lock file, once this process holds it
-        self._waiter = ThreadPoolExecutor(1, thread_name_prefix="footfall-sqlite-lock")
 
     async def open(self, *, create: bool = True) -> None:
         if self.path != ":memory:":
@@ -161,11 +168,24 @@ class SqliteStore(sql_.SharedReads):
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             self._turns = os.open(f"{self.path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        self._writer = await self._connect()
-        await self._migrate(self._writer)
+        self._writer = await self._call(self._open_writer)
         self._reader = await self._connect()
         self._checkpointer = await self._connect()
         self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="footfall-sqlite-checkpoint")
+
+    async def _call(self, job: Callable[..., T], *args: Any) -> T:
+        """`job(*args)` on the writer's thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer_thread, job, *args)
+
+    def _open_writer(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        for pragma in self._pragmas():
+            conn.execute(pragma)
+        with self._turn():
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+        return conn
 
     async def _checkpoint_loop(self) -> None:
         assert self._checkpointer is not None
@@ -178,29 +198,28 @@ class SqliteStore(sql_.SharedReads):
             except sqlite3.Error:
                 log.exception("WAL checkpoint failed; will try again")
 
+    def _pragmas(self) -> list[str]:
+        return [
+            "PRAGMA journal_mode=WAL",
+            # NORMAL: a commit is in the WAL before we answer, so it survives a process crash (kill -9);
+            # FULL also fsyncs it, so it survives power loss.
+            f"PRAGMA synchronous={'FULL' if self.sync_commits else 'NORMAL'}",
+            f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}",
+            # Erased and expired rows are overwritten with zeros, not left readable in free pages.
+            "PRAGMA secure_delete=ON",
+            # Checkpoints (copying the WAL into the database, with an fsync) would stall the writer, and so
+            # every waiting request; a connection of their own does them instead (see _checkpoint_loop).
+            "PRAGMA wal_autocheckpoint=0",
+            # When the WAL starts again from its beginning, its file is cut back to the limit: past it, it
+            # has grown since (see after_commit).
+            f"PRAGMA journal_size_limit={self.wal_limit or WAL_SIZE_LIMIT}",
+        ]
+
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
-        await conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL: a commit is in the WAL before we answer, so it survives a process crash (kill -9);
-        # FULL also fsyncs it, so it survives power loss.
-        await conn.execute(f"PRAGMA synchronous={'FULL' if self.sync_commits else 'NORMAL'}")
-        await conn.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
-        # Erased and expired rows are overwritten with zeros, not left readable in free pages.
-        await conn.execute("PRAGMA secure_delete=ON")
-        # Checkpoints (copying the WAL into the database, with an fsync) would stall the writer, and so
-        # every waiting request; a connection of their own does them instead (see _checkpoint_loop).
-        await conn.execute("PRAGMA wal_autocheckpoint=0")
-        # When the WAL starts again from its beginning, its file is cut back to the limit: past it, it has
-        # grown since (see after_commit).
-        await conn.execute(f"PRAGMA journal_size_limit={self.wal_limit or WAL_SIZE_LIMIT}")
+        for pragma in self._pragmas():
+            await conn.execute(pragma)
         return conn
-
-    async def _migrate(self, conn: aiosqlite.Connection) -> None:
-        async with conn.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        version = row[0] if row else 0
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            await conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
 
     async def close(self) -> None:
         if self._checkpoint_task is not None:
@@ -212,41 +231,46 @@ class SqliteStore(sql_.SharedReads):
             if conn is not None:
                 await conn.close()
         if self._writer is not None:
-            async with self._writer_turn():
-                await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            await self._writer.close()
+            await self._call(self._close_writer, self._writer)
         self._reader = self._writer = self._checkpointer = None
         for fd in (self._turns, self._lease):
             if fd is not None:
                 os.close(fd)  # (the kernel lets go of its lock with it)
         self._turns = self._lease = None
-        self._waiter.shutdown(wait=False, cancel_futures=True)
+        self._writer_thread.shutdown(wait=False)
 
-    @contextlib.asynccontextmanager
-    async def _writer_turn(self) -> AsyncIterator[None]:
+    def _close_writer(self, conn: sqlite3.Connection) -> None:
+        with self._turn():
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
         """This process's turn to write, among the processes writing the same file (the workers of one
-        collector, `footfall import --direct`, `footfall keys`): an exclusive flock on `<db>-writer.lock`.
+        collector, `footfall import --direct`, `footfall keys`): an exclusive flock on `<db>-writer.lock`,
+        taken on the writer's thread.
 
         SQLite's own write lock keeps the file correct without it; but a writer that finds that lock taken
         polls for it, sleeping up to 100 ms between tries, and two busy processes left requests waiting for
-        seconds. A flock waiter wakes as soon as the lock is let go. The wait is bounded like SQLite's own
-        (BUSY_SECONDS): past it, the write fails as "database is locked", and its requests get a 503."""
+        seconds. Here the wait for the turn polls at most a millisecond apart. It is bounded like SQLite's
+        own (BUSY_SECONDS): past it, the write fails as "database is locked", and its requests get a 503."""
         fd = self._turns
         if fd is None:  # an in-memory store: one connection, nobody to take turns with
             yield
             return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            waiting = asyncio.get_running_loop().run_in_executor(self._waiter, fcntl.flock, fd, fcntl.LOCK_EX)
+        deadline = time.monotonic() + BUSY_SECONDS
+        pause = 0.0001
+        while True:
             try:
-                await asyncio.wait_for(asyncio.shield(waiting), BUSY_SECONDS)
-            except TimeoutError:
-                # The thread still waits; when it gets the lock, it lets go of it again at once.
-                waiting.add_done_callback(lambda _: fcntl.flock(fd, fcntl.LOCK_UN))
-                raise sqlite3.OperationalError(
-                    f"database is locked: another process held its write lock for over {BUSY_SECONDS:g} s"
-                ) from None
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError(
+                        f"database is locked: another process held its write lock for over {BUSY_SECONDS:g} s"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
         try:
             yield
         finally:
@@ -266,33 +290,45 @@ class SqliteStore(sql_.SharedReads):
         return True
 
     @property
-    def writer(self) -> aiosqlite.Connection:
-        assert self._writer is not None, "store is not open"
-        return self._writer
-
-    @property
     def reader(self) -> aiosqlite.Connection:
         assert self._reader is not None, "store is not open"
         return self._reader
 
-    @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The writer, in a transaction that takes the write lock at once: committed if the block ends,
-        rolled back if it (or the commit) raises. The error that ended it is the one raised: SQLite rolls
-        back by itself after some (a full disk), and a failed ROLLBACK must not hide why."""
-        conn = self.writer
-        async with self._writer_turn():
-            await conn.execute("BEGIN IMMEDIATE")
+    async def _transaction(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """`job(writer)` on the writer's thread, in a transaction (see `_in_transaction`)."""
+        return await self._call(self._in_transaction, job)
+
+    def _in_transaction(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """On the writer's thread: `job(writer)` in a transaction that takes the write lock at once (in this
+        process's turn), committed if the job returns, rolled back if it (or the commit) raises. The error
+        that ended it is the one raised: SQLite rolls back by itself after some (a full disk), and a failed
+        ROLLBACK must not hide why."""
+        conn = self._writer
+        assert conn is not None, "store is not open"
+        with self._turn():
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
-                await conn.execute("COMMIT")
+                result = job(conn)
+                conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     try:
-                        await conn.execute("ROLLBACK")
+                        conn.execute("ROLLBACK")
                     except sqlite3.Error:
                         log.exception("ROLLBACK failed after a failed transaction")
                 raise
+            return result
+
+    async def _on_writer(self, sql: str, values: Sequence[object] = ()) -> list[Any]:
+        """One statement on the writer, in this process's turn, outside a transaction (a checkpoint)."""
+        conn = self._writer
+        assert conn is not None, "store is not open"
+
+        def run() -> list[Any]:
+            with self._turn():
+                return conn.execute(sql, values).fetchall()
+
+        return await self._call(run)
 
     async def _fetch(self, sql: str, q: Query | Sequence[object] | None = None) -> list[Sequence[Any]]:
         values = q.values if isinstance(q, Query) else (q or ())
@@ -301,53 +337,20 @@ class SqliteStore(sql_.SharedReads):
 
     # --- write ------------------------------------------------------------------------------------------
     async def write(self, batch: WriteBatch) -> set[str]:
-        inserted: set[str] = set()
-        async with self._transaction() as conn:
-            hashes = batch.user_hashes()
-            if hashes:  # users suppressed after this batch was made: nothing of theirs is written
-                q = Query(STYLE)
-                found = await conn.execute_fetchall(sql_.suppressed_among(q, hashes), q.values)
-                if found:
-                    batch.refused_users |= {hashes[row[0]] for row in found}
-                    batch = batch.without_users(batch.refused_users)
-            messages = batch.messages
-            for start in range(0, len(messages), ROWS_PER_STATEMENT):
-                chunk = messages[start : start + ROWS_PER_STATEMENT]
-                sql = (
-                    f"INSERT INTO messages ({COLUMNS}) VALUES "
-                    + ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(chunk))
-                    + " ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
-                )
-                params = [value for row in chunk for value in row]
-                inserted.update(r[0] for r in await conn.execute_fetchall(sql, params))  # one trip to the thread
-            if batch.quarantine:
-                await conn.executemany(sql_.insert_quarantine(STYLE), batch.quarantine)
-            if batch.links:
-                await conn.executemany(sql_.insert_link(STYLE), batch.links)
-            if batch.traits:
-                await conn.executemany(sql_.upsert_trait(STYLE), batch.traits)
-            if batch.guarded_links:  # after this batch's messages and traits, which the guard counts
-                await conn.executemany(
-                    sql_.insert_guarded_link(STYLE), sql_.guarded_link_rows(STYLE, batch.guarded_links)
-                )
-            users = batch.new_users()
-            if users:  # an ID that becomes a user keeps no link a browser made from it
-                q = Query(STYLE)
-                await conn.execute(sql_.drop_guarded_links_from(q, users), q.values)
-        return inserted
+        def run() -> set[str]:
+            inserts = _inserts(batch.messages)  # before this process's turn: others may write meanwhile
+            return self._in_transaction(lambda conn: _write(conn, batch, inserts))
+
+        return await self._call(run)
 
     async def suppress(self, user_hash: str, at: int) -> None:
-        async with self._writer_turn():
-            await self.writer.execute(sql_.insert_suppressed(STYLE), (user_hash, at))
+        await self._on_writer(sql_.insert_suppressed(STYLE), (user_hash, at))
 
     async def add_source(self, source: Source) -> bool:
-        async with self._transaction() as conn:
-            cur = await conn.execute(sql_.insert_source(STYLE), source)
-            return cur.rowcount == 1
+        return await self._transaction(lambda conn: conn.execute(sql_.insert_source(STYLE), source).rowcount == 1)
 
     async def revoke_source(self, name: str, at: int) -> bool:
-        async with self._transaction() as conn:
-            return (await conn.execute(sql_.revoke_source(STYLE), (at, name))).rowcount == 1
+        return await self._transaction(lambda conn: conn.execute(sql_.revoke_source(STYLE), (at, name)).rowcount == 1)
 
     # --- pull -------------------------------------------------------------------------------------------
     # SQLite's write lock lets one transaction write at a time (in any process), and a row's seq is taken
@@ -381,35 +384,39 @@ class SqliteStore(sql_.SharedReads):
     # --- the identity graph -----------------------------------------------------------------------------
     # --- maintenance ------------------------------------------------------------------------------------
     async def expire_some(self, cutoff: int, limit: int, position: Position) -> ExpiryStep:
-        async with self._transaction() as conn:
+        def step(conn: sqlite3.Connection) -> ExpiryStep:
             q = Query(STYLE)
-            rows = list(await conn.execute_fetchall(sql_.expiry_walk(q, cutoff, position, limit), q.values))
+            rows = conn.execute(sql_.expiry_walk(q, cutoff, position, limit), q.values).fetchall()
             doomed = [(r[1],) for r in rows if not r[2]]
             if doomed:
-                await conn.executemany("DELETE FROM messages WHERE seq = ?", doomed)
+                conn.executemany("DELETE FROM messages WHERE seq = ?", doomed)
             q = Query(STYLE)
-            quarantine = (await conn.execute(sql_.delete_expired_quarantine(q, cutoff, limit), q.values)).rowcount
-        last = (rows[-1][0], rows[-1][1]) if rows else position
-        return ExpiryStep(len(doomed), quarantine, last, done=len(rows) < limit and quarantine < limit)
+            quarantine = conn.execute(sql_.delete_expired_quarantine(q, cutoff, limit), q.values).rowcount
+            last = (rows[-1][0], rows[-1][1]) if rows else position
+            return ExpiryStep(len(doomed), quarantine, last, done=len(rows) < limit and quarantine < limit)
+
+        return await self._transaction(step)
 
     async def erase(self, ids: Collection[str], limit: int) -> Erased:
-        async with self._transaction() as conn:
+        def step(conn: sqlite3.Connection) -> Erased:
             counts = []
             for table, key in (("messages", "seq"), ("quarantine", "id")):
                 q = Query(STYLE)
-                counts.append((await conn.execute(sql_.delete_rows_of(q, table, key, ids, limit), q.values)).rowcount)
+                counts.append(conn.execute(sql_.delete_rows_of(q, table, key, ids, limit), q.values).rowcount)
             q = Query(STYLE)
-            counts.append((await conn.execute(sql_.delete_quarantine_naming(q, ids, limit), q.values)).rowcount)
+            counts.append(conn.execute(sql_.delete_quarantine_naming(q, ids, limit), q.values).rowcount)
             messages, quarantine, named = counts
             links = traits = 0
             if messages < limit and quarantine < limit and named < limit:  # the last step: the graph goes too
                 q = Query(STYLE)
-                links = (await conn.execute(sql_.delete_links_of(q, ids), q.values)).rowcount
+                links = conn.execute(sql_.delete_links_of(q, ids), q.values).rowcount
                 q = Query(STYLE)
-                traits = (await conn.execute(sql_.delete_traits_of(q, ids), q.values)).rowcount
+                traits = conn.execute(sql_.delete_traits_of(q, ids), q.values).rowcount
                 if links:
-                    await conn.execute(sql_.record_erasure(STYLE), (int(time.time() * 1000),))
-        return Erased(messages, quarantine + named, links, traits)
+                    conn.execute(sql_.record_erasure(STYLE), (int(time.time() * 1000),))
+            return Erased(messages, quarantine + named, links, traits)
+
+        return await self._transaction(step)
 
     def stats(self) -> dict[str, float]:
         sizes = {}
@@ -432,9 +439,8 @@ class SqliteStore(sql_.SharedReads):
         except OSError:
             return
         if size > self.wal_limit:
-            async with self._writer_turn(), self.writer.execute("PRAGMA wal_checkpoint(RESTART)") as cur:
-                row = await cur.fetchone()
-            if row is not None and row[0]:
+            rows = await self._on_writer("PRAGMA wal_checkpoint(RESTART)")
+            if rows and rows[0][0]:
                 log.info(
                     "WAL at %d bytes: its checkpoint waited for a reader; trying again after the next commit", size
                 )
@@ -443,6 +449,59 @@ class SqliteStore(sql_.SharedReads):
         # secure_delete has overwritten the deleted rows in the pages that now sit in the WAL; the WAL
         # still holds the pages as they were before. A TRUNCATE checkpoint copies the WAL into the
         # database and cuts it to zero bytes. It finishes only if no reader holds an older snapshot.
-        async with self._writer_turn(), self.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
-            row = await cur.fetchone()
-        return row is not None and row[0] == 0
+        rows = await self._on_writer("PRAGMA wal_checkpoint(TRUNCATE)")
+        return bool(rows) and rows[0][0] == 0
+
+
+_Insert = tuple[list[StoredMessage], str, list[object]]
+
+
+def _inserts(messages: list[StoredMessage]) -> list[_Insert]:
+    """The INSERT statements of these messages, with their values: a statement each ROWS_PER_STATEMENT.
+
+    Each is one step of SQLite. The writer's thread gives up the GIL around each step, and while the event
+    loop is busy it waits up to the switch interval to get it back, holding the write lock meanwhile (each
+    row of a RETURNING clause was such a step)."""
+    out: list[_Insert] = []
+    for start in range(0, len(messages), ROWS_PER_STATEMENT):
+        chunk = messages[start : start + ROWS_PER_STATEMENT]
+        sql = f"INSERT INTO messages ({COLUMNS}) VALUES " + ",".join([_ROW] * len(chunk)) + _NO_DUPLICATES
+        out.append((chunk, sql, [value for row in chunk for value in row]))
+    return out
+
+
+def _write(conn: sqlite3.Connection, batch: WriteBatch, inserts: list[_Insert]) -> set[str]:
+    """A batch's rows (`inserts`: its messages'), in the writer's transaction (see Store.write); the
+    messageIds newly stored."""
+    inserted: set[str] = set()
+    hashes = batch.user_hashes()
+    if hashes:  # users suppressed after this batch was made: nothing of theirs is written
+        q = Query(STYLE)
+        found = conn.execute(sql_.suppressed_among(q, hashes), q.values).fetchall()
+        if found:
+            batch.refused_users |= {hashes[row[0]] for row in found}
+            batch = batch.without_users(batch.refused_users)
+            inserts = _inserts(batch.messages)
+    for chunk, sql, values in inserts:
+        before = conn.total_changes
+        conn.execute(sql, values)
+        new = conn.total_changes - before
+        if new == len(chunk):  # nothing was there before (nor twice in the chunk): every message is new
+            inserted.update(m.message_id for m in chunk)
+        elif new:  # some were there before: the new rows are the `new` of the chunk's with the highest seqs
+            ids = list({m.message_id for m in chunk})
+            sql = f"SELECT message_id FROM messages WHERE message_id IN ({','.join('?' * len(ids))})"
+            inserted.update(r[0] for r in conn.execute(f"{sql} ORDER BY seq DESC LIMIT ?", [*ids, new]))
+    if batch.quarantine:
+        conn.executemany(sql_.insert_quarantine(STYLE), batch.quarantine)
+    if batch.links:
+        conn.executemany(sql_.insert_link(STYLE), batch.links)
+    if batch.traits:
+        conn.executemany(sql_.upsert_trait(STYLE), batch.traits)
+    if batch.guarded_links:  # after this batch's messages and traits, which the guard counts
+        conn.executemany(sql_.insert_guarded_link(STYLE), sql_.guarded_link_rows(STYLE, batch.guarded_links))
+    users = batch.new_users()
+    if users:  # an ID that becomes a user keeps no link a browser made from it
+        q = Query(STYLE)
+        conn.execute(sql_.drop_guarded_links_from(q, users), q.values)
+    return inserted

@@ -126,13 +126,20 @@ def test_backpressure_when_the_store_falls_behind(collector_factory: Any) -> Non
     assert httpx.get(c.url + "/healthz").json()["counters"]["backpressure"] == len(behind)
 
 
-def test_messages_without_a_message_id_get_distinct_version_4_uuids() -> None:
+def test_messages_without_a_message_id_get_distinct_time_ordered_version_7_uuids() -> None:
+    import time
     import uuid
 
     from collector.ingest import _new_ids
 
+    before = time.time_ns() // 1_000_000
     made = list(_new_ids(500))
-    assert len(set(made)) == 500
-    for text in made:
+    time.sleep(0.002)
+    later = list(_new_ids(3))
+    after = time.time_ns() // 1_000_000
+    assert len(set(made + later)) == 503
+    for text in made + later:
         parsed = uuid.UUID(text)
-        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+        assert before <= parsed.int >> 80 <= after  # its first 48 bits: the time in ms
+    assert max(made) < min(later)  # a later request's IDs sort after an earlier one's

@@ -45,6 +45,17 @@ async def test_write_returns_new_ids_and_dedups_forever(store: Store) -> None:
     assert [body for _, body in rows] == [b'{"messageId":"a"}', b'{"messageId":"b"}', b'{"messageId":"c"}']
 
 
+async def test_the_new_ids_are_told_apart_from_old_ones_and_repeats_in_any_place(store: Store) -> None:
+    assert await store.write(WriteBatch([msg("a")])) == {"a"}
+    assert await store.write(WriteBatch([msg("x"), msg("a"), msg("y"), msg("x")])) == {"x", "y"}
+    many = [msg(f"m{i}") for i in range(4000)]  # several INSERT statements on SQLite
+    assert await store.write(WriteBatch([*many[:3000], msg("a"), msg("m5"), *many[3000:]])) == {
+        f"m{i}" for i in range(4000)
+    }
+    assert await store.write(WriteBatch([msg("m1"), msg("z"), msg("m3999")])) == {"z"}
+    assert len(await store.read_messages(BEGINNING, 10_000, ExportFilter())) == 4004
+
+
 async def test_read_is_keyset_paged_in_receipt_order(store: Store) -> None:
     await store.write(WriteBatch([msg(f"m{i}") for i in range(5000)]))
     seen: list[bytes] = []
