@@ -12,19 +12,27 @@ On shutdown uvicorn closes an idle kept-alive connection at once, so a request t
 on it was reset unread. Here an idle connection gets `SHUTDOWN_GRACE` seconds: a request that arrives in
 that time is served (and the connection closed after it), and only then is the connection closed.
 
-With `--workers N` the parent process binds the port, brings the store's schema up to date, and hands the
-socket to N worker processes (uvicorn's supervisor: a worker that dies is replaced, SIGHUP replaces them one
-by one, each new one serving before its old one stops; SIGTERM stops them all). Each worker builds its own
-app from the settings (`CollectorConfig.load`): its own group committer, taking turns with the others at
-the store's write lock (see the store). Metrics are kept in files that every worker's `/metrics` reads
-(`metrics.MULTIPROCESS_ENV`).
+With `--workers N` the parent process brings the store's schema up to date, listens on the port with one
+socket per worker slot, and runs N worker processes (uvicorn's supervisor: a worker that dies is replaced,
+SIGHUP replaces them one by one, each new one serving before its old one stops; SIGTERM stops them all).
+Each worker builds its own app from the settings (`CollectorConfig.load`): its own group committer, taking
+turns with the others at the store's write lock (see the store). Metrics are kept in files that every
+worker's `/metrics` reads (`metrics.MULTIPROCESS_ENV`).
+
+Why a socket per slot (`SO_REUSEPORT`): with one socket shared by all workers, the first worker to wake
+accepted every connection that was waiting; a load balancer's or a client's pool of kept-alive connections,
+opened at once, all went to one worker while the others idled. The kernel spreads new connections over the
+sockets of a port by their addresses. Each slot's socket belongs to the parent, and a worker that replaces
+another serves the same socket: connections waiting on it during a restart are served, not reset.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -32,10 +40,13 @@ from collections.abc import Callable
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.supervisors.multiprocess import Multiprocess
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from collector.config import Settings
+
+log = logging.getLogger("footfall")
 
 SHUTDOWN_GRACE = 0.5  # seconds an idle connection is kept open at shutdown, for a request already on its way
 SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL while another waits for it (see CollectorConfig.load)
@@ -128,7 +139,8 @@ def serve(settings: Settings) -> None:
     from collector.import_client import announce_serving
 
     asyncio.run(_prepare_store(settings))  # the schema's migrations once, before the workers open the store
-    sock = config.bind_socket()
+    slots = listening_sockets(settings.host, settings.port, config.workers, config.backlog)
+    log.info("Listening on http://%s:%d with %d worker processes", settings.host, settings.port, config.workers)
     shared = tempfile.mkdtemp(prefix="footfall-metrics-")
     os.environ[metrics.MULTIPROCESS_ENV] = shared  # the workers inherit it
     withdraw = announce_serving(settings)  # the socket listens already: imports may queue on it
@@ -137,12 +149,84 @@ def serve(settings: Settings) -> None:
     sweeper.start()
     try:
         with metrics.parent_port(settings.metrics_port, settings.metrics_host, shared):
-            Multiprocess(config, sockets=[sock]).run()
+            Supervisor(config, slots).run()
     finally:
         stop_sweeping.set()
         withdraw()
-        sock.close()
+        for sock in slots:
+            sock.close()
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def listening_sockets(host: str, port: int, count: int, backlog: int) -> list[socket.socket]:
+    """`count` sockets listening on one address (SO_REUSEPORT; the first fixes the port if it is 0)."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    first = socket.create_server((host, port), family=family, backlog=backlog, reuse_port=True)
+    port = first.getsockname()[1]
+    return [first] + [
+        socket.create_server((host, port), family=family, backlog=backlog, reuse_port=True) for _ in range(count - 1)
+    ]
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor, with a listening socket per worker slot (see the module docstring): the worker
+    of slot i, and each one that replaces it, serve `slots[i]`. The number of workers is fixed (SIGTTIN and
+    SIGTTOU, which would change it, are ignored)."""
+
+    def __init__(self, config: uvicorn.Config, slots: list[socket.socket]) -> None:
+        super().__init__(config, sockets=[])
+        self.slots = slots
+
+    def worker(self, slot: int) -> Process:
+        return Process(self.config, [self.slots[slot]])
+
+    def init_processes(self) -> None:
+        for slot in range(self.processes_num):
+            process = self.worker(slot)
+            process.start()
+            self.processes.append(process)
+
+    # The two methods below are uvicorn's own (0.54), each with `self.worker(slot)` for `Process(...)`.
+    def restart_all(self) -> None:
+        for slot, old_process in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new_process = self.worker(slot)
+            new_process.start()
+            if not new_process.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+                new_process.kill()
+                new_process.join()
+                if not self.should_exit.is_set():
+                    log.error("worker [%s] was not ready in time; keeping [%s], restart stopped", new_process.pid,
+                              old_process.pid)  # fmt: skip
+                return
+            old_process.terminate()
+            old_process.join()
+            self.processes[slot] = new_process
+
+    def keep_subprocess_alive(self) -> None:
+        if self.should_exit.is_set():
+            return
+        for slot, process in enumerate(self.processes):
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()  # hung, or dead already
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:  # the app cannot start: it would fail again each time
+                log.error("worker [%s] failed to start; stopping", process.pid)
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            log.info("worker [%s] died; starting another", process.pid)
+            self.processes[slot] = self.worker(slot)
+            self.processes[slot].start()
+
+    def handle_ttin(self) -> None:
+        log.info("Received SIGTTIN: the number of workers is fixed by --workers; ignored")
+
+    def handle_ttou(self) -> None:
+        log.info("Received SIGTTOU: the number of workers is fixed by --workers; ignored")
 
 
 async def _prepare_store(settings: Settings) -> None:
