@@ -84,12 +84,14 @@ def iso_time(value: datetime) -> str:
 
 
 def new_id() -> str:
-    """A random (version 4) UUID as text, without the cost of building a uuid.UUID."""
-    b = bytearray(urandom(16))
-    b[6] = b[6] & 0x0F | 0x40
-    b[8] = b[8] & 0x3F | 0x80
+    """A version 7 UUID (RFC 9562: the time in ms, then random bits) as text, without the cost of building a
+    uuid.UUID. It sorts by time, which the collector's store indexes at a fraction of a random ID's cost."""
+    ms = f"{time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF:012x}"
+    b = bytearray(urandom(10))
+    b[0] = b[0] & 0x0F | 0x70
+    b[2] = b[2] & 0x3F | 0x80
     x = b.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    return f"{ms[:8]}-{ms[8:]}-{x[:4]}-{x[4:8]}-{x[8:]}"
 
 
 _second: tuple[int, str] = (-1, "")  # the last second formatted, and its text: most calls reuse it

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,7 +26,9 @@ def test_messages_get_ids_and_zoned_timestamps(collector: Collector) -> None:
     assert client.shutdown(timeout=10)
     messages = exported_until(collector, 3)
     assert len({m["messageId"] for m in messages}) == 3
-    for m in messages:
+    for m in messages:  # time-ordered version 7 UUIDs: the collector's index takes them near its end
+        made = uuid.UUID(m["messageId"])
+        assert made.version == 7 and abs((made.int >> 80) - time.time() * 1000) < 300_000
         stamp = datetime.fromisoformat(m["timestamp"])
         assert stamp.tzinfo is not None and abs(stamp - datetime.now(UTC)) < timedelta(minutes=5)
 
