@@ -8,14 +8,16 @@ import hashlib
 import logging
 import os
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import start_http_server
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Receive, Scope, Send
 
 from collector import cors, erasure, export, imports, ingest, pages, people, retention, sources
 from collector.config import Settings
@@ -156,9 +158,9 @@ def create_app(settings: Settings) -> Starlette:
             enricher.close()
             rt.preparer.close()
 
-    # The ingest routes first: the router tries routes in order, and they take nearly all requests.
-    routes: list[BaseRoute] = [Route("/v1/batch", ingest.batch_endpoint, methods=["POST"])]
-    routes += [Route(f"/v1/{t}", ingest.single_endpoint(t), methods=["POST"]) for t in MESSAGE_TYPES]
+    hot: dict[str, Endpoint] = {"/v1/batch": ingest.batch_endpoint}
+    hot |= {f"/v1/{t}": ingest.single_endpoint(t) for t in MESSAGE_TYPES}
+    routes: list[BaseRoute] = [Route(path, endpoint, methods=["POST"]) for path, endpoint in hot.items()]
     routes += [
         Route("/v1/import", ingest.batch_endpoint, methods=["POST"]),
         Route("/v1/import/stream", imports.stream_endpoint, methods=["POST"]),
@@ -176,4 +178,30 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/profiles/{user_id:path}", people.profile_endpoint, methods=["GET"]),
         Route("/v1/users/{user_id:path}", erasure.erase_endpoint, methods=["DELETE"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPError: handle_http_error})
+    return CollectorApp(hot, routes=routes, lifespan=lifespan, exception_handlers={HTTPError: handle_http_error})
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class CollectorApp(Starlette):
+    """Starlette, with the ingest endpoints (nearly every request) called straight from the top of the
+    middleware stack: a POST to one of their paths skips the router's walk over every route and two
+    layers of middleware (about a tenth of the event loop's time a single message). What those layers do
+    for them is done here: an HTTPError becomes its answer, and anything else is uvicorn's 500."""
+
+    def __init__(self, hot: dict[str, Endpoint], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hot = hot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and (endpoint := self.hot.get(scope["path"])):
+            scope["app"] = self
+            request = Request(scope, receive, send)
+            try:
+                response = await endpoint(request)
+            except HTTPError as exc:
+                response = await handle_http_error(request, exc)
+            await response(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
