@@ -171,17 +171,23 @@ def users_after(q: Query, after: str, limit: int) -> str:
 
 
 # --- writes (executemany, one row of values each) -------------------------------------------------------
-def insert_quarantine(style: Style) -> str:
+def rows_of(style: Style, width: int, rows: int) -> str:
+    """`(?,?),(?,?)`: `rows` rows of values (qmark), for one INSERT of several rows; one row otherwise."""
+    one = f"({placeholders(style, width)})"
+    return ",".join([one] * rows) if style == "qmark" else one
+
+
+def insert_quarantine(style: Style, rows: int = 1) -> str:
     return (
         "INSERT INTO quarantine (received_at, reason, payload, message_id, user_id, anonymous_id)"
-        f" VALUES ({placeholders(style, 6)})"
+        f" VALUES {rows_of(style, 6, rows)}"
     )
 
 
-def insert_link(style: Style) -> str:
-    """A link whose `from_id` is linked already keeps its first user."""
+def insert_link(style: Style, rows: int = 1) -> str:
+    """A link whose `from_id` is linked already keeps its first user (the first row, in one INSERT)."""
     return (
-        f"INSERT INTO links (from_id, user_id, kind, linked_at) VALUES ({placeholders(style, 4)})"
+        f"INSERT INTO links (from_id, user_id, kind, linked_at) VALUES {rows_of(style, 4, rows)}"
         " ON CONFLICT (from_id) DO NOTHING"
     )
 
@@ -217,10 +223,10 @@ def guarded_link_rows(style: Style, links: list[Link]) -> list[tuple[object, ...
     return [(*link, link.from_id, link.from_id, link.from_id) for link in links]
 
 
-def upsert_trait(style: Style) -> str:
-    """A trait keeps the value with the latest `set_at`."""
+def upsert_trait(style: Style, rows: int = 1) -> str:
+    """A trait keeps the value with the latest `set_at` (SQLite: rows of one INSERT are taken in order)."""
     return (
-        f"INSERT INTO traits (user_id, name, value, set_at) VALUES ({placeholders(style, 4)})"
+        f"INSERT INTO traits (user_id, name, value, set_at) VALUES {rows_of(style, 4, rows)}"
         " ON CONFLICT (user_id, name) DO UPDATE SET value = excluded.value, set_at = excluded.set_at"
         " WHERE excluded.set_at >= traits.set_at"
     )

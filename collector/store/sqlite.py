@@ -492,12 +492,10 @@ def _write(conn: sqlite3.Connection, batch: WriteBatch, inserts: list[_Insert]) 
             ids = list({m.message_id for m in chunk})
             sql = f"SELECT message_id FROM messages WHERE message_id IN ({','.join('?' * len(ids))})"
             inserted.update(r[0] for r in conn.execute(f"{sql} ORDER BY seq DESC LIMIT ?", [*ids, new]))
-    if batch.quarantine:
-        conn.executemany(sql_.insert_quarantine(STYLE), batch.quarantine)
-    if batch.links:
-        conn.executemany(sql_.insert_link(STYLE), batch.links)
-    if batch.traits:
-        conn.executemany(sql_.upsert_trait(STYLE), batch.traits)
+    # One INSERT of many rows each, not executemany: a step (and a wait for the GIL) per row.
+    _insert_rows(conn, sql_.insert_quarantine, batch.quarantine)
+    _insert_rows(conn, sql_.insert_link, batch.links)
+    _insert_rows(conn, sql_.upsert_trait, batch.traits)
     if batch.guarded_links:  # after this batch's messages and traits, which the guard counts
         conn.executemany(sql_.insert_guarded_link(STYLE), sql_.guarded_link_rows(STYLE, batch.guarded_links))
     users = batch.new_users()
@@ -505,3 +503,15 @@ def _write(conn: sqlite3.Connection, batch: WriteBatch, inserts: list[_Insert]) 
         q = Query(STYLE)
         conn.execute(sql_.drop_guarded_links_from(q, users), q.values)
     return inserted
+
+
+def _insert_rows(
+    conn: sqlite3.Connection, statement: Callable[[sql_.Style, int], str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """`rows` through `statement` (an INSERT of n rows), as few statements as the bound-variable limit lets."""
+    if not rows:
+        return
+    per = 32766 // len(rows[0]) // 2
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        conn.execute(statement(STYLE, len(chunk)), [value for row in chunk for value in row])

@@ -147,6 +147,23 @@ async def test_traits_latest_wins_whatever_the_arrival_order(store: Store) -> No
     assert await store.read_users("", 10) == ["u"]
 
 
+async def test_many_rows_of_one_batch_keep_their_order_rules(store: Store) -> None:
+    """A batch's links, traits and quarantine rows, more than one statement holds (SQLite writes several
+    rows an INSERT): the first link of an ID and the latest trait still win, within the batch too."""
+    traits = [Trait(f"u{i}", "plan", b'"free"', 10) for i in range(9000)]
+    traits += [Trait("u1", "plan", b'"pro"', 30), Trait("u1", "plan", b'"old"', 20), Trait("u8999", "plan", b'"x"', 5)]
+    links = [Link(f"a{i}", f"u{i}", "identify", 1) for i in range(9000)] + [Link("a1", "intruder", "message", 2)]
+    quarantine = [QuarantineRow(1, "bad", b"{}", None, None, f"a{i}") for i in range(7000)]
+    await store.write(WriteBatch(traits=traits, links=links, quarantine=quarantine))
+    assert await store.read_traits({"u1", "u8999"}) == [
+        Trait("u1", "plan", b'"pro"', 30),
+        Trait("u8999", "plan", b'"free"', 10),
+    ]
+    assert await owner(store, "a1") == "u1" and await owner(store, "a8999") == "u8999"
+    assert len(await store.read_links(BEGINNING, 20_000)) == 9000
+    assert len(await store.read_quarantine(BEGINNING, 20_000)) == 7000
+
+
 async def test_expiry_spares_linked_visitors_and_users(store: Store) -> None:
     await store.write(WriteBatch(
         [msg("anon-old", user=None, anon="a1", received=100), msg("anon-new", user=None, anon="a1", received=900),
