@@ -143,8 +143,9 @@ class Settings:
     )
     metrics_host: str = _help("Address the metrics port listens on.", default="127.0.0.1")
     workers: str = _help(
-        "Processes serving the port: a number, or auto (one per core). They share the store, and expiry and "
-        "checkpoints run in one of them; rate limits and the bound on live-view streams apply per process.",
+        "Processes serving the port: a number, or auto (one per CPU this process may run on). They share the "
+        "store, and expiry runs in one of them; rate limits, --max-connections, --max-pending-rows and the bound "
+        "on live-view streams apply per process. With more than one (or auto), SIGHUP replaces them one by one.",
         default="1",
     )
     access_log: bool = _help("Log every HTTP request.", default=False)

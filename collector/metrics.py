@@ -34,6 +34,7 @@ from prometheus_client import (
     multiprocess,
     start_http_server,
 )
+from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -78,6 +79,7 @@ class Metrics:
         self._gauges: dict[str, Gauge] = {}
         self._counts: dict[str, tuple[Counter, int]] = {}  # each running count, and how much of it is out
         r = self.registry
+        r.register(_SyncFirst(self))  # first: a scrape (of the metrics port too) sees the values of now
         self.requests = Counter(
             "footfall_requests", "Ingest requests by endpoint and status.", ["endpoint", "status"], registry=r
         )
@@ -112,6 +114,7 @@ class Metrics:
         self.pulls = Counter(
             "footfall_pulls", "Pages pulled from export, quarantine, links and profiles.", ["endpoint"], registry=r
         )
+        self.sync()  # the gauges exist before the first scrape (a metric made during one shows in the next)
 
     def sync(self) -> None:
         """Copy the gauges read now, and what the running counts grew by, into the metrics."""
@@ -136,9 +139,8 @@ class Metrics:
             self._counts[name] = (counter, max(value, out))
 
     async def keep_synced(self) -> None:
-        """With workers: copy into the shared files now and then, for scrapes of the other workers."""
-        if self.shared is None:
-            return
+        """Copy now and then: with workers, into the shared files, for scrapes of the other workers (and of
+        the parent's metrics port); and a count that appears between two scrapes is shown by the next."""
         while True:
             await asyncio.sleep(SYNC_SECONDS)
             self.sync()
@@ -174,6 +176,17 @@ class Metrics:
     def text(self) -> bytes:
         self.sync()
         return generate_latest(self.registry if self.shared is None else gathered(self.shared))
+
+
+class _SyncFirst(Collector):
+    """Registered first: syncs the metrics before the registry collects them (it shows nothing itself)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Any]:
+        self.metrics.sync()
+        return iter(())
 
 
 def gathered(shared: str) -> CollectorRegistry:

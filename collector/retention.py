@@ -70,15 +70,19 @@ async def expire(
         await asyncio.sleep(min(time.monotonic() - started, MAX_PAUSE) if pace else 0)
 
 
+LEASE_RETRY_SECONDS = 5
+
+
 async def expiry_loop(
     store: Store, run: Runner[ExpiryStep], retention_days: int, interval: float, counters: Counter[str]
 ) -> None:
     """The running collector's periodic expiry; its totals go into `counters` (shown by /healthz). Of the
-    processes sharing a store, the one that leads its maintenance runs it."""
+    processes sharing a store, the one that leads its maintenance runs it; the others ask again every
+    LEASE_RETRY_SECONDS, and the one that gets the lease (its leader stopped, or was replaced) runs it then."""
     while True:
         try:
             if not await store.leads_maintenance():
-                await asyncio.sleep(interval)
+                await asyncio.sleep(min(interval, LEASE_RETRY_SECONDS))
                 continue
             started = time.monotonic()
             report = await expire(store, run, as_of=datetime.now(UTC), retention_days=retention_days)

@@ -32,6 +32,7 @@ import asyncio
 import logging
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -49,6 +50,7 @@ from collector.config import Settings
 log = logging.getLogger("footfall")
 
 SHUTDOWN_GRACE = 0.5  # seconds an idle connection is kept open at shutdown, for a request already on its way
+STOP_SECONDS = 20  # a stopping worker's requests get this long to finish (a slow body would hold it forever)
 SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL while another waits for it (see CollectorConfig.load)
 
 
@@ -70,6 +72,7 @@ class CollectorConfig(uvicorn.Config):
             log_level=settings.log_level,
             proxy_headers=False,  # the collector reads forwarding headers itself, from trusted proxies only
             server_header=False,
+            timeout_graceful_shutdown=STOP_SECONDS,
         )
 
     def configure_logging(self) -> None:  # in the parent, and again in each worker process
@@ -126,9 +129,15 @@ class _Server(uvicorn.Server):
 
 
 def serve(settings: Settings) -> None:
-    """Serve until a signal stops it: in this process, or in `settings.worker_count` worker processes."""
+    """Serve until a signal stops it: in this process (`--workers 1`), or in worker processes under a
+    supervisor (more than one, or `auto`: then SIGHUP replaces even a single worker)."""
     config = CollectorConfig(settings)
-    if config.workers == 1:
+    if settings.workers.strip().lower() != "auto" and settings.worker_count == 1:
+        # uvicorn acts on SIGINT and SIGTERM; SIGHUP would end the process at once (`systemctl reload`).
+        signal.signal(
+            signal.SIGHUP,
+            lambda *_: log.warning("SIGHUP ignored: one process has nothing to replace (--workers 2 or auto would)"),
+        )
         server = _Server(config)
         try:
             server.run()
@@ -168,6 +177,15 @@ def listening_sockets(host: str, port: int, count: int, backlog: int) -> list[so
     ]
 
 
+def stop(process: Process) -> None:
+    """Wait for a worker told to stop (its graceful shutdown is bounded by STOP_SECONDS); then kill it."""
+    process.process.join(STOP_SECONDS + 10)
+    if process.process.is_alive():
+        log.error("worker [%s] did not stop in time; killed", process.pid)
+        process.kill()
+        process.process.join()
+
+
 class Supervisor(Multiprocess):
     """uvicorn's supervisor, with a listening socket per worker slot (see the module docstring): the worker
     of slot i, and each one that replaces it, serve `slots[i]`. The number of workers is fixed (SIGTTIN and
@@ -201,7 +219,7 @@ class Supervisor(Multiprocess):
                               old_process.pid)  # fmt: skip
                 return
             old_process.terminate()
-            old_process.join()
+            stop(old_process)
             self.processes[slot] = new_process
 
     def keep_subprocess_alive(self) -> None:
@@ -221,6 +239,10 @@ class Supervisor(Multiprocess):
             log.info("worker [%s] died; starting another", process.pid)
             self.processes[slot] = self.worker(slot)
             self.processes[slot].start()
+
+    def join_all(self) -> None:
+        for process in self.processes:
+            stop(process)
 
     def handle_ttin(self) -> None:
         log.info("Received SIGTTIN: the number of workers is fixed by --workers; ignored")

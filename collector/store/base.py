@@ -130,6 +130,10 @@ class Erased:
     traits: int
 
 
+class StoreBusy(Exception):
+    """Another process held the store's write lock too long: nothing was written; try again shortly."""
+
+
 class NoStore(Exception):
     """`open(create=False)` found no existing store (a wrong path, or nothing stored there yet)."""
 

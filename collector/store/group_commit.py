@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from collector.store.base import Store, WriteBatch
+from collector.store.base import Store, StoreBusy, WriteBatch
 
 log = logging.getLogger("footfall.store")
 
@@ -176,7 +176,9 @@ class GroupCommitter:
         try:
             inserted = await self.store.write(combined)
         except Exception as exc:
-            if len(group) > 1:  # one request's rows may be what failed: the others must not fail with it
+            # One request's rows may be what failed: the others must not fail with it. (Not when the store
+            # was busy: each of them would wait as long again.)
+            if len(group) > 1 and not isinstance(exc, StoreBusy):
                 log.warning("commit of %d requests failed (%s); writing them one by one", len(group), exc)
                 for one in group:
                     await self._write([one])

@@ -42,6 +42,7 @@ from collector.store.base import (
     PulledLink,
     PulledMessage,
     PulledQuarantine,
+    StoreBusy,
     WriteBatch,
 )
 from collector.store.sql import Query
@@ -266,7 +267,7 @@ class SqliteStore(sql_.SharedReads):
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise sqlite3.OperationalError(
+                    raise StoreBusy(
                         f"database is locked: another process held its write lock for over {BUSY_SECONDS:g} s"
                     ) from None
                 time.sleep(pause)
@@ -306,7 +307,12 @@ class SqliteStore(sql_.SharedReads):
         conn = self._writer
         assert conn is not None, "store is not open"
         with self._turn():
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):  # a writer outside our
+                    raise StoreBusy(f"database is locked: {exc}") from exc  # turns held it past busy_timeout
+                raise
             try:
                 result = job(conn)
                 conn.execute("COMMIT")

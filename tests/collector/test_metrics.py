@@ -50,4 +50,6 @@ def test_metrics_on_a_port_of_their_own(collector_factory: Any) -> None:
     c.send([{"type": "track", "event": "E", "userId": "u"}])
     r = httpx.get(f"http://127.0.0.1:{port}/metrics")
     assert r.status_code == 200 and "footfall_messages_total" in r.text
+    # The gauges read at the scrape, on this port too (not only once /metrics was asked with the token).
+    assert "\nfootfall_pending_rows 0.0" in r.text and "\nfootfall_wal_bytes " in r.text, r.text
     assert httpx.get(c.url + "/metrics").status_code == 401  # the main port still wants the token

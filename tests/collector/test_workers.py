@@ -183,12 +183,27 @@ def test_a_write_lock_held_too_long_by_another_process_gets_503_and_retry_after(
     import fcntl
 
     lock = os.open(collector.data_dir / "footfall.db-writer.lock", os.O_RDWR)
+    answers: list[httpx.Response] = []
+
+    def send(n: int) -> None:  # (a request may wait for two commits' 5 s: one before, one its own)
+        batch = {"batch": [{"type": "track", "event": "E", "userId": "u", "messageId": f"w{n}"}]}
+        answers.append(httpx.post(collector.url + "/v1/batch", json=batch, auth=(collector.server_key, ""), timeout=60))
+
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another writer of the file that does not let go
         r = collector.send([{"type": "track", "event": "E", "userId": "u", "messageId": "waited"}])
         assert r.status_code == 503 and r.headers["Retry-After"] and "locked" in r.text, r.text
+        senders = [threading.Thread(target=send, args=(n,)) for n in range(6)]  # queued together: one commit
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join(60)
     finally:
         os.close(lock)
+    assert [a.status_code for a in answers] == [503] * 6
+    # All of them failed together: a commit that failed for a busy store is not tried again request by
+    # request (each try would wait as long again).
+    assert "writing them one by one" not in collector.log()
     r = collector.send([{"type": "track", "event": "E", "userId": "u", "messageId": "waited"}])
     assert r.status_code == 200 and r.json()["accepted"] == 1, r.text  # sent again, stored once
     assert [m["messageId"] for m in collector.export()] == ["waited"]
@@ -248,3 +263,23 @@ def test_connections_opened_at_once_are_spread_over_the_workers(collector_factor
     # Spread by the kernel's hash of each connection's addresses: fewer than 44 of 128 on one worker is 3.5
     # standard deviations from even (by chance about 1 in 2,000).
     assert len(pids) == 2 and min(pids.values()) >= 44, pids
+
+
+def test_sighup_to_a_single_process_is_ignored_not_fatal(collector: Collector) -> None:
+    """`systemctl reload` sends SIGHUP: one process (--workers 1) has nothing to replace, and must live on."""
+    assert collector.proc is not None
+    collector.proc.send_signal(signal.SIGHUP)
+    until(lambda: "SIGHUP ignored" in collector.log(), 10, "the log line")
+    assert collector.proc.poll() is None
+    assert collector.send([{"type": "track", "event": "E", "userId": "u"}]).status_code == 200
+
+
+def test_auto_runs_under_the_supervisor_even_with_one_core(collector_factory: Any) -> None:
+    """`auto` on a one-core machine: one worker, still replaced on SIGHUP (the deploy's reload)."""
+    c: Collector = collector_factory("--workers", "auto")
+    before = workers_of(c)
+    assert len(before) == len(os.sched_getaffinity(0))
+    assert c.proc is not None
+    c.proc.send_signal(signal.SIGHUP)
+    until(lambda: workers_of(c).isdisjoint(before) and len(workers_of(c)) == len(before), 60, "new workers")
+    assert c.send([{"type": "track", "event": "E", "userId": "u"}]).status_code == 200
