@@ -283,3 +283,17 @@ def test_auto_runs_under_the_supervisor_even_with_one_core(collector_factory: An
     c.proc.send_signal(signal.SIGHUP)
     until(lambda: workers_of(c).isdisjoint(before) and len(workers_of(c)) == len(before), 60, "new workers")
     assert c.send([{"type": "track", "event": "E", "userId": "u"}]).status_code == 200
+
+
+def test_expiry_is_taken_over_within_seconds_though_its_interval_is_an_hour(collector_factory: Any) -> None:
+    """A worker that did not get the maintenance lease asks again every few seconds, not once an interval:
+    else each restart of the leader put expiry off by up to an hour."""
+    c: Collector = collector_factory("--workers", "2", "--expiry-interval-seconds", "3600")
+
+    def runs() -> dict[int, int]:
+        return {pid: h["counters"].get("expiry_runs", 0) for pid, h in health_by_worker(c).items()}
+
+    first = until(lambda: len(r := runs()) == 2 and max(r.values()) == 1 and r, what="the first expiry run")
+    leader = max(first, key=first.__getitem__)
+    os.kill(leader, signal.SIGKILL)
+    until(lambda: leader not in (r := runs()) and len(r) == 2 and max(r.values()) == 1, 40, "expiry in another")
