@@ -164,9 +164,13 @@ class Settings:
     @property
     def worker_count(self) -> int:
         """--workers as a number: auto is one process per core (of those this process may run on)."""
-        if self.workers.strip().lower() == "auto":
+        if self.workers_auto:
             return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         return int(self.workers)
+
+    @property
+    def workers_auto(self) -> bool:
+        return self.workers.strip().lower() == "auto"
 
     @property
     def cookie_secrets(self) -> list[str]:

@@ -174,8 +174,10 @@ class Metrics:
         self.commit_seconds.observe(seconds)
 
     def text(self) -> bytes:
-        self.sync()
-        return generate_latest(self.registry if self.shared is None else gathered(self.shared))
+        if self.shared is None:
+            return generate_latest(self.registry)  # (its first collector syncs)
+        self.sync()  # this worker's own, into the files that `gathered` reads
+        return generate_latest(gathered(self.shared))
 
 
 class _SyncFirst(Collector):

@@ -132,7 +132,7 @@ def serve(settings: Settings) -> None:
     """Serve until a signal stops it: in this process (`--workers 1`), or in worker processes under a
     supervisor (more than one, or `auto`: then SIGHUP replaces even a single worker)."""
     config = CollectorConfig(settings)
-    if settings.workers.strip().lower() != "auto" and settings.worker_count == 1:
+    if not settings.workers_auto and settings.worker_count == 1:
         # uvicorn acts on SIGINT and SIGTERM; SIGHUP would end the process at once (`systemctl reload`).
         signal.signal(
             signal.SIGHUP,

@@ -42,7 +42,7 @@ class Query:
 
 
 def placeholders(style: Style, count: int) -> str:
-    """`?,?,?` or `$1, $2, $3`: one row of values for executemany."""
+    """`?,?,?` or `$1, $2, $3`: one row of values."""
     return ",".join("?" * count) if style == "qmark" else ", ".join(f"${i}" for i in range(1, count + 1))
 
 
@@ -170,7 +170,7 @@ def users_after(q: Query, after: str, limit: int) -> str:
     )
 
 
-# --- writes (executemany, one row of values each) -------------------------------------------------------
+# --- writes (one row of values each, for executemany; SQLite writes several rows an INSERT: `rows`) ----
 def rows_of(style: Style, width: int, rows: int) -> str:
     """`(?,?),(?,?)`: `rows` rows of values (qmark), for one INSERT of several rows; one row otherwise."""
     one = f"({placeholders(style, width)})"

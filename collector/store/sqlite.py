@@ -131,7 +131,8 @@ BUSY_SECONDS = 5.0  # how long a write waits for another process's transaction b
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes: the default of --wal-limit-mb
 
 COLUMNS = "message_id, type, event, user_id, anonymous_id, timestamp, received_at, body, source"
-ROWS_PER_STATEMENT = 32766 // 9 // 2  # well under SQLite's bound-variable limit
+VARIABLES_PER_STATEMENT = 32766 // 2  # well under SQLite's bound-variable limit
+ROWS_PER_STATEMENT = VARIABLES_PER_STATEMENT // 9  # of messages (9 columns)
 _ROW = "(?,?,?,?,?,?,?,?,?)"
 _NO_DUPLICATES = " ON CONFLICT (message_id) DO NOTHING"
 STYLE: sql_.Style = "qmark"
@@ -517,7 +518,7 @@ def _insert_rows(
     """`rows` through `statement` (an INSERT of n rows), as few statements as the bound-variable limit lets."""
     if not rows:
         return
-    per = 32766 // len(rows[0]) // 2
+    per = VARIABLES_PER_STATEMENT // len(rows[0])
     for start in range(0, len(rows), per):
         chunk = rows[start : start + per]
         conn.execute(statement(STYLE, len(chunk)), [value for row in chunk for value in row])
