@@ -83,7 +83,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = create_store(settings)
+        store = create_store(settings, serving=True)
         await store.open()
         committer = GroupCommitter(store)
         committer.start()

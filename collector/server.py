@@ -84,8 +84,9 @@ class CollectorConfig(uvicorn.Config):
         install_access_log_filter(s.ip_policy)  # after uvicorn's own set-up of its loggers
 
     def load(self) -> None:
-        # The store's writer thread takes the GIL back after each step of SQLite; while the event loop is
-        # busy, that waits for the switch interval (5 ms by default), with the file's write lock held.
+        # The SQLite store's writer thread (expiry, erasure: the group commits have a process of their own)
+        # takes the GIL back after each step of SQLite; while the event loop is busy, that waits for the
+        # switch interval (5 ms by default), with the file's write lock held.
         sys.setswitchinterval(SWITCH_INTERVAL)
         s = self.settings
         self.http = bounded_protocol(s.max_header_bytes, s.header_timeout_seconds, on_shutdown=self._closing)

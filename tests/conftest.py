@@ -30,6 +30,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def child_pids(pid: int) -> set[int]:
+    out = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out |= {int(p) for p in (task / "children").read_text().split()}
+    return out
+
+
+def process_tree(pid: int) -> set[int]:
+    """`pid` and every process under it."""
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        out.add(p)
+        with contextlib.suppress(FileNotFoundError):  # ended meanwhile
+            todo += child_pids(p)
+    return out
+
+
+def writer_pids(pid: int) -> set[int]:
+    """The SQLite writer processes under `pid` (one for each collector process that serves)."""
+    return {p for p in process_tree(pid) - {pid} if b"collector.store.sqlite_writer" in _cmdline(p)}
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
 class Collector:
     """A `footfall serve` process with known keys, a data directory of its own and a free port."""
 

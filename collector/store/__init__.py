@@ -14,7 +14,9 @@ SUPPORTED_BACKENDS = {
 }
 
 
-def create_store(settings: Settings) -> Store:
+def create_store(settings: Settings, *, serving: bool = False) -> Store:
+    """The store of `settings.db`, not yet open. `serving`: the running collector's (on SQLite, its group
+    commits are made in a writer process of their own: `sqlite_writer.py`)."""
     url = settings.db_url
     scheme = url.split("://", 1)[0]
     if scheme not in SUPPORTED_BACKENDS:
@@ -26,7 +28,9 @@ def create_store(settings: Settings) -> Store:
         raise ValueError(f"the {scheme} backend needs {exc.name}: pip install 'footfall-collector[postgres]'") from None
     cls = getattr(module, class_name)
     assert issubclass(cls, Store)
-    store: Store = cls(url, sync_commits=settings.sync_commits, wal_limit=settings.wal_limit_mb * 1024 * 1024)
+    options = {"writer_process": True} if serving and scheme == "sqlite" else {}
+    wal_limit = settings.wal_limit_mb * 1024 * 1024
+    store: Store = cls(url, sync_commits=settings.sync_commits, wal_limit=wal_limit, **options)
     return store
 
 

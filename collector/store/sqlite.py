@@ -46,6 +46,7 @@ from collector.store.base import (
     WriteBatch,
 )
 from collector.store.sql import Query
+from collector.store.sqlite_writer import WriterProcess
 from collector.types import Link, Source, StoredMessage
 
 # Each entry moves the schema one version up; PRAGMA user_version records how far a file has come.
@@ -142,21 +143,31 @@ T = TypeVar("T")
 class SqliteStore(sql_.SharedReads):
     STYLE = STYLE
 
-    def __init__(self, url: str, *, sync_commits: bool = False, wal_limit: int = WAL_SIZE_LIMIT) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        sync_commits: bool = False,
+        wal_limit: int = WAL_SIZE_LIMIT,
+        writer_process: bool = False,
+    ) -> None:
+        """`writer_process`: group commits (`write`) go to a process of their own (`sqlite_writer.py`), as
+        the running collector has them; other writes, and every write without it, go to the writer thread."""
         # sqlite:///relative/path or sqlite:////absolute/path, as SQLAlchemy spells them.
         self.path = url.removeprefix("sqlite:///")
         self.sync_commits = sync_commits
         self.wal_limit = wal_limit
+        self.writer_process = writer_process and self.path != ":memory:"
         # The writer connection lives on a thread of its own, and each write is one call there (`_call`):
         # the transaction, from taking this process's turn to COMMIT, never waits for the event loop, which
         # is busy with requests. (Through aiosqlite, each statement was a round trip through the event loop,
         # and the file's write lock was held meanwhile: other workers waited for this one's requests.)
-        self._writer: sqlite3.Connection | None = None
+        self._writer: Writer | None = None
         self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="footfall-sqlite-writer")
+        self._commits: WriterProcess | None = None  # with `writer_process`, once open
         self._reader: aiosqlite.Connection | None = None
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
-        self._turns: int | None = None  # the writers' lock file (see _turn)
         self._lease: int | None = None  # the maintenance lock file, once this process holds it
 
     async def open(self, *, create: bool = True) -> None:
@@ -169,8 +180,9 @@ class SqliteStore(sql_.SharedReads):
                 # files the database file's mode.
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            self._turns = os.open(f"{self.path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._writer = await self._call(self._open_writer)
+        if self.writer_process:
+            self._commits = await WriterProcess.start(self.path, self._pragmas())
         self._reader = await self._connect()
         self._checkpointer = await self._connect()
         self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="footfall-sqlite-checkpoint")
@@ -179,15 +191,13 @@ class SqliteStore(sql_.SharedReads):
         """`job(*args)` on the writer's thread."""
         return await asyncio.get_running_loop().run_in_executor(self._writer_thread, job, *args)
 
-    def _open_writer(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        for pragma in self._pragmas():
-            conn.execute(pragma)
-        with self._turn():
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
+    def _open_writer(self) -> Writer:
+        writer = Writer(self.path, self._pragmas())
+        with writer.turn():
+            version = writer.conn.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
-        return conn
+                writer.conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+        return writer
 
     async def _checkpoint_loop(self) -> None:
         assert self._checkpointer is not None
@@ -232,54 +242,23 @@ class SqliteStore(sql_.SharedReads):
         for conn in (self._checkpointer, self._reader):
             if conn is not None:
                 await conn.close()
+        if self._commits is not None:
+            await self._commits.close()
         if self._writer is not None:
             await self._call(self._close_writer, self._writer)
-        self._reader = self._writer = self._checkpointer = None
-        for fd in (self._turns, self._lease):
-            if fd is not None:
-                os.close(fd)  # (the kernel lets go of its lock with it)
-        self._turns = self._lease = None
+        self._reader = self._writer = self._checkpointer = self._commits = None
+        if self._lease is not None:
+            os.close(self._lease)  # (the kernel lets go of its lock with it)
+        self._lease = None
         self._writer_thread.shutdown(wait=False)
 
-    def _close_writer(self, conn: sqlite3.Connection) -> None:
-        with self._turn():
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.close()
-
-    @contextlib.contextmanager
-    def _turn(self) -> Iterator[None]:
-        """This process's turn to write, among the processes writing the same file (the workers of one
-        collector, `footfall import --direct`, `footfall keys`): an exclusive flock on `<db>-writer.lock`,
-        taken on the writer's thread.
-
-        SQLite's own write lock keeps the file correct without it; but a writer that finds that lock taken
-        polls for it, sleeping up to 100 ms between tries, and two busy processes left requests waiting for
-        seconds. Here the wait for the turn polls at most a millisecond apart. It is bounded like SQLite's
-        own (BUSY_SECONDS): past it, the write fails as "database is locked", and its requests get a 503."""
-        fd = self._turns
-        if fd is None:  # an in-memory store: one connection, nobody to take turns with
-            yield
-            return
-        deadline = time.monotonic() + BUSY_SECONDS
-        pause = 0.0001
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise StoreBusy(
-                        f"database is locked: another process held its write lock for over {BUSY_SECONDS:g} s"
-                    ) from None
-                time.sleep(pause)
-                pause = min(pause * 2, 0.001)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+    @staticmethod
+    def _close_writer(writer: Writer) -> None:
+        writer.statement("PRAGMA wal_checkpoint(TRUNCATE)")
+        writer.close()
 
     async def leads_maintenance(self) -> bool:
-        if self._turns is None:
+        if self.path == ":memory:":
             return True
         if self._lease is None:
             fd = os.open(f"{self.path}-maintenance.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -297,45 +276,14 @@ class SqliteStore(sql_.SharedReads):
         return self._reader
 
     async def _transaction(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        """`job(writer)` on the writer's thread, in a transaction (see `_in_transaction`)."""
-        return await self._call(self._in_transaction, job)
-
-    def _in_transaction(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        """On the writer's thread: `job(writer)` in a transaction that takes the write lock at once (in this
-        process's turn), committed if the job returns, rolled back if it (or the commit) raises. The error
-        that ended it is the one raised: SQLite rolls back by itself after some (a full disk), and a failed
-        ROLLBACK must not hide why."""
-        conn = self._writer
-        assert conn is not None, "store is not open"
-        with self._turn():
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):  # a writer outside our
-                    raise StoreBusy(f"database is locked: {exc}") from exc  # turns held it past busy_timeout
-                raise
-            try:
-                result = job(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    try:
-                        conn.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        log.exception("ROLLBACK failed after a failed transaction")
-                raise
-            return result
+        """`job(connection)` on the writer's thread, in a transaction (see `Writer.transaction`)."""
+        assert self._writer is not None, "store is not open"
+        return await self._call(self._writer.transaction, job)
 
     async def _on_writer(self, sql: str, values: Sequence[object] = ()) -> list[Any]:
-        """One statement on the writer, in this process's turn, outside a transaction (a checkpoint)."""
-        conn = self._writer
-        assert conn is not None, "store is not open"
-
-        def run() -> list[Any]:
-            with self._turn():
-                return conn.execute(sql, values).fetchall()
-
-        return await self._call(run)
+        """One statement on the writer's thread, in this process's turn, outside a transaction (a checkpoint)."""
+        assert self._writer is not None, "store is not open"
+        return await self._call(self._writer.statement, sql, values)
 
     async def _fetch(self, sql: str, q: Query | Sequence[object] | None = None) -> list[Sequence[Any]]:
         values = q.values if isinstance(q, Query) else (q or ())
@@ -344,11 +292,12 @@ class SqliteStore(sql_.SharedReads):
 
     # --- write ------------------------------------------------------------------------------------------
     async def write(self, batch: WriteBatch) -> set[str]:
-        def run() -> set[str]:
-            inserts = _inserts(batch.messages)  # before this process's turn: others may write meanwhile
-            return self._in_transaction(lambda conn: _write(conn, batch, inserts))
-
-        return await self._call(run)
+        if self._commits is not None:
+            inserted, refused = await self._commits.write(batch)
+            batch.refused_users |= refused
+            return inserted
+        assert self._writer is not None, "store is not open"
+        return await self._call(self._writer.write, batch)
 
     async def suppress(self, user_hash: str, at: int) -> None:
         await self._on_writer(sql_.insert_suppressed(STYLE), (user_hash, at))
@@ -458,6 +407,92 @@ class SqliteStore(sql_.SharedReads):
         # database and cuts it to zero bytes. It finishes only if no reader holds an older snapshot.
         rows = await self._on_writer("PRAGMA wal_checkpoint(TRUNCATE)")
         return bool(rows) and rows[0][0] == 0
+
+
+class Writer:
+    """A connection that writes the file, with this process's turn among the processes writing it. Its calls
+    block: it is used on the store's writer thread, and in the writer process (`sqlite_writer.py`)."""
+
+    def __init__(self, path: str, pragmas: Sequence[str]) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in pragmas:
+            self.conn.execute(pragma)
+        # the writers' lock file (see `turn`); an in-memory store has one connection, nobody to take turns with
+        self._turns = None if path == ":memory:" else os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def close(self) -> None:
+        self.conn.close()
+        if self._turns is not None:
+            os.close(self._turns)  # (the kernel lets go of its lock with it)
+            self._turns = None
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """This connection's turn to write, among those writing the same file (the workers of one collector
+        and their writer processes, `footfall import --direct`, `footfall keys`): an exclusive flock on
+        `<db>-writer.lock`, through a file description of this connection's own.
+
+        SQLite's own write lock keeps the file correct without it; but a writer that finds that lock taken
+        polls for it, sleeping up to 100 ms between tries, and two busy processes left requests waiting for
+        seconds. Here the wait for the turn polls at most a millisecond apart. It is bounded like SQLite's
+        own (BUSY_SECONDS): past it, the write fails as "database is locked", and its requests get a 503."""
+        fd = self._turns
+        if fd is None:
+            yield
+            return
+        deadline = time.monotonic() + BUSY_SECONDS
+        pause = 0.0001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreBusy(
+                        f"database is locked: another process held its write lock for over {BUSY_SECONDS:g} s"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def transaction(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """`job(connection)` in a transaction that takes the write lock at once (in this connection's turn),
+        committed if the job returns, rolled back if it (or the commit) raises. The error that ended it is
+        the one raised: SQLite rolls back by itself after some (a full disk), and a failed ROLLBACK must
+        not hide why."""
+        conn = self.conn
+        with self.turn():
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):  # a writer outside our
+                    raise StoreBusy(f"database is locked: {exc}") from exc  # turns held it past busy_timeout
+                raise
+            try:
+                result = job(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        log.exception("ROLLBACK failed after a failed transaction")
+                raise
+            return result
+
+    def statement(self, sql: str, values: Sequence[object] = ()) -> list[Any]:
+        """One statement in this connection's turn, outside a transaction (a checkpoint, say)."""
+        with self.turn():
+            return self.conn.execute(sql, values).fetchall()
+
+    def write(self, batch: WriteBatch) -> set[str]:
+        """A group commit's rows (see Store.write): the messageIds newly stored. The users found suppressed,
+        whose rows were left out, are added to `batch.refused_users`."""
+        inserts = _inserts(batch.messages)  # before this connection's turn: others may write meanwhile
+        return self.transaction(lambda conn: _write(conn, batch, inserts))
 
 
 _Insert = tuple[list[StoredMessage], str, list[object]]

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Collector
+from tests.conftest import Collector, child_pids
 from tests.pg import postgres_url  # noqa: F401 (a fixture)
 
 
@@ -25,13 +25,6 @@ def health_by_worker(c: Collector, tries: int = 60) -> dict[int, dict[str, Any]]
         answer = httpx.get(c.url + "/healthz", timeout=10).json()
         seen[answer["pid"]] = answer
     return seen
-
-
-def child_pids(pid: int) -> set[int]:
-    out = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        out |= {int(p) for p in (task / "children").read_text().split()}
-    return out
 
 
 def workers_of(c: Collector) -> set[int]:

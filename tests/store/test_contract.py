@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -14,20 +14,31 @@ from collector.store.base import BEGINNING, Erased, WriteBatch
 from collector.types import Link, QuarantineRow, StoredMessage, Trait
 from tests.pg import postgres_url  # noqa: F401  (a fixture)
 
-BACKENDS = ["sqlite", "postgresql"]
+# "serving": SQLite as the running collector opens it, its group commits written in a process of their own
+BACKENDS = ["sqlite", "sqlite-serving", "postgresql"]
 
 
 @pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgresql":
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "postgresql":
         url: str = request.getfixturevalue("postgres_url")
         return url
     return str(tmp_path / "contract.db")
 
 
 @pytest.fixture
-async def store(db_url: str, tmp_path: Path) -> AsyncIterator[Store]:
-    s = create_store(Settings(db=db_url, data_dir=tmp_path))
+def make_store(backend: str) -> Callable[[Settings], Store]:
+    return lambda settings: create_store(settings, serving=backend.endswith("-serving"))
+
+
+@pytest.fixture
+async def store(db_url: str, tmp_path: Path, make_store: Callable[[Settings], Store]) -> AsyncIterator[Store]:
+    s = make_store(Settings(db=db_url, data_dir=tmp_path))
     await s.open()
     yield s
     await s.close()
@@ -88,13 +99,15 @@ async def test_quarantine_in_the_same_transaction(store: Store) -> None:
     assert await store.read_quarantine(rows[-1][0], 10) == []
 
 
-async def test_reopen_keeps_data_and_schema(db_url: str, tmp_path: Path) -> None:
+async def test_reopen_keeps_data_and_schema(
+    db_url: str, tmp_path: Path, make_store: Callable[[Settings], Store]
+) -> None:
     settings = Settings(db=db_url, data_dir=tmp_path)
-    s = create_store(settings)
+    s = make_store(settings)
     await s.open()
     await s.write(WriteBatch([msg("kept")]))
     await s.close()
-    s = create_store(settings)
+    s = make_store(settings)
     await s.open()
     assert await s.write(WriteBatch([msg("kept")])) == set()
     await s.close()
