@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import typing
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -34,6 +35,8 @@ CURRENCIES = frozenset(
 )
 
 _decoder = msgspec.json.Decoder(AnyMessage)
+# For a single-message endpoint's type: `type` may be left out, and is checked if given.
+_typed_decoders = {struct.__struct_config__.tag: msgspec.json.Decoder(struct) for struct in typing.get_args(AnyMessage)}
 
 
 class Invalid(ValueError):
@@ -48,6 +51,11 @@ def decode(raw: bytes, *, implied_type: str | None = None) -> AnyMessage:
         raise Invalid(f"message nests deeper than {MAX_DEPTH} levels")
     try:
         if implied_type is not None:
+            try:
+                typed: AnyMessage = _typed_decoders[implied_type].decode(raw)
+                return typed
+            except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+                pass  # why, in the words of the slower way below
             obj = msgspec.json.decode(raw)
             if not isinstance(obj, dict):
                 raise Invalid(f"message must be a JSON object, not {_json_kind(obj)}")

@@ -66,6 +66,7 @@ class GroupCommitter:
         self.store = store
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.commits = 0
         self.pending = 0  # rows submitted and not yet committed (or failed): what backpressure watches
         self.on_commit: Callable[[int, float], None] | None = None  # told (rows, seconds) of each commit
@@ -73,7 +74,8 @@ class GroupCommitter:
         self.failing_since: float | None = None  # time.time() of the first failure in a row
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="footfall-group-commit")
+        self._loop = asyncio.get_running_loop()  # (asking for it each request costs a getpid() call)
+        self._task = self._loop.create_task(self._run(), name="footfall-group-commit")
 
     async def stop(self) -> None:
         """Write what is queued, then stop."""
@@ -82,25 +84,24 @@ class GroupCommitter:
             await self._task
             self._task = None
 
-    def _check_running(self) -> None:
-        if self._task is None or self._task.done():
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        if self._task is None or self._task.done() or self._loop is None:
             raise StoreUnavailable("the store writer is not running")
+        return self._loop
 
     async def submit(self, batch: WriteBatch, *, background: bool = False) -> set[str]:
         """Returns the messageIds newly stored, once they are committed. A `background` batch (an import's
         chunk) is committed on its own, BACKGROUND_SLICE messages a commit, each slice after the requests
         queued when its turn comes: a live request waits for at most one short background commit, not for
         a commit swollen by an import."""
-        self._check_running()
-        future: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[set[str]] = self._running_loop().create_future()
         self._queue.put_nowait(_Background(batch, future) if background else (batch, future))
         self.pending += len(batch)
         return await future
 
     async def exclusive(self, job: Callable[[], Awaitable[T]]) -> T:
         """Run `job` (one short store operation) on the writer, between two group commits."""
-        self._check_running()
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[T] = self._running_loop().create_future()
         self._queue.put_nowait(_Exclusive(job, future))
         return await future
 
