@@ -12,6 +12,7 @@ of a file (`imports.py`), as server traffic with no cookies, on `Stages` that th
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections import Counter
@@ -475,6 +476,31 @@ def _backend_on_browser_key(user_agent: str | None) -> str | None:
     )
 
 
+class _RandomPool:
+    """`os.urandom`, fetched a block at a time (it is a system call, and a request needs 10 bytes). A forked
+    child starts with none, so that it never hands out its parent's bytes."""
+
+    BLOCK = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._forget()
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._bytes, self._at = b"", 0
+
+    def take(self, n: int) -> bytes:
+        with self._lock:
+            if self._at + n > len(self._bytes):
+                self._bytes, self._at = os.urandom(max(n, self.BLOCK)), 0
+            self._at += n
+            return self._bytes[self._at - n : self._at]
+
+
+_RANDOM = _RandomPool()
+
+
 def _new_ids(n: int) -> Iterator[str]:
     """Version 7 UUIDs (RFC 9562: the time in ms, then random bits) for messages that came without a
     messageId: they sort by time, so the store's unique index on messageId takes them near its end, not
@@ -482,7 +508,7 @@ def _new_ids(n: int) -> Iterator[str]:
     One call for randomness per request, and the text made directly (a third of the time of
     `str(uuid.UUID(...))`)."""
     ms = f"{time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF:012x}"
-    pool = bytearray(os.urandom(10 * n))  # the last 10 bytes of each
+    pool = bytearray(_RANDOM.take(10 * n))  # the last 10 bytes of each
     for i in range(0, 10 * n, 10):
         pool[i] = pool[i] & 0x0F | 0x70  # version 7
         pool[i + 2] = pool[i + 2] & 0x3F | 0x80  # the RFC 9562 variant
