@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -18,8 +19,9 @@ from collector.sources import Sources
 from collector.store import Store
 from collector.store.group_commit import GroupCommitter
 
-if TYPE_CHECKING:  # (it imports the ingest steps, which import this module)
+if TYPE_CHECKING:  # (they import this module)
     from collector.import_worker import Preparer
+    from collector.ingest import Stages
 
 
 @dataclass
@@ -38,3 +40,10 @@ class Runtime:
     preparer: Preparer
     tracker: tuple[bytes, str] | None = None  # the built tracker and its ETag
     counters: Counter[str] = field(default_factory=Counter)
+
+    @functools.cached_property
+    def stages(self) -> Stages:
+        """What the ingest steps need (the same objects, for as long as the collector runs)."""
+        from collector.ingest import Stages
+
+        return Stages.of(self)

@@ -267,6 +267,7 @@ def bounded_protocol(
         _head_bytes = 0
         _in_head = True
         _head_timer: asyncio.TimerHandle | None = None
+        _head_started = 0.0  # the loop's time when this request's headers began
         _draining = False
 
         def connection_made(self, transport: Any) -> None:
@@ -275,13 +276,20 @@ def bounded_protocol(
 
         def _start_head(self) -> None:
             self._in_head, self._head_bytes = True, 0
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-            self._head_timer = self.loop.call_later(timeout, self._head_too_slow)
+            self._head_started = self.loop.time()
+            if self._head_timer is None:  # (a timer is not made and cancelled for each request of a connection)
+                self._head_timer = self.loop.call_later(timeout, self._check_head)
 
-        def _head_too_slow(self) -> None:
-            if self._in_head and not self.transport.is_closing():
+        def _check_head(self) -> None:
+            """The timer: refuses the request whose headers are late, or comes back when they would be."""
+            self._head_timer = None
+            if not self._in_head or self.transport.is_closing():
+                return  # the next request's headers start it again
+            waited = self.loop.time() - self._head_started
+            if waited >= timeout:
                 self._refuse(408, b"Request Timeout", "the request's headers did not arrive in time")
+            else:
+                self._head_timer = self.loop.call_later(timeout - waited, self._check_head)
 
         def _refuse(self, status: int, phrase: bytes, message: str) -> None:
             body = message.encode()
@@ -307,9 +315,6 @@ def bounded_protocol(
 
         def on_headers_complete(self) -> None:
             self._in_head = False
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
             # Headers that came in one read (or pipelined after another request) are counted here too.
             size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
             if size > max_head:

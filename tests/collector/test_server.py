@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any
 
 import httpx
@@ -65,6 +66,29 @@ def test_a_kept_alive_connection_gets_the_same_bounds_for_each_request(collector
     with httpx.Client(base_url=c.url) as client:  # one connection, kept alive
         for _ in range(3):
             assert client.get("/healthz").status_code == 200
+
+
+def test_the_next_request_on_a_connection_gets_the_whole_header_time(collector_factory: Any) -> None:
+    """A connection has one header timer, not one per request: the next request's headers still get the
+    whole time from when they began, not what was left of it from the request before."""
+    c = collector_factory("--header-timeout-seconds", "1")
+    with _connect(c) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = b""
+        while b"\r\n\r\n" not in first:
+            first += sock.recv(65536)
+        head, body = first.split(b"\r\n\r\n", 1)
+        length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))[15:])
+        while len(body) < length:
+            body += sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200 ")
+        time.sleep(0.6)  # most of the first request's header time
+        began = time.monotonic()
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Half: ")  # and nothing more
+        answer = _read_all(sock)
+        waited = time.monotonic() - began
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert waited >= 0.95, f"refused {waited:.2f} s after its headers began; the limit is 1 s"
 
 
 def test_an_aborted_upload_is_not_logged_as_an_error(collector: Collector) -> None:
