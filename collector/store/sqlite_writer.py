@@ -8,8 +8,10 @@ each a pair of futex calls and a forced switch of the event loop. Measured with 
 it in the kernel), and it served about 5,400 requests a second; with the commits in a process of their
 own, 7,300.
 
-The protocol, on a socket pair: frames of 8 bytes of length, then a pickle.
-- The collector's first frame is `(path, pragmas)`; the writer opens its connection and answers
+The protocol, on a socket pair: frames of 8 bytes of length, then the content. The collector sends
+MessagePack (msgspec's: a commit's batch in a tenth of pickle's time), the writer answers in pickles
+(they carry exceptions).
+- The collector's first frame is `[path, pragmas]`; the writer opens its connection and answers
   `(True, None, None)`, or `(False, exception, None)` if it could not.
 - Then a frame is a `WriteBatch`, answered `(True, inserted messageIds, refused users)` once committed, or
   `(False, exception, None)` (rolled back). One batch at a time.
@@ -37,11 +39,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from collector.store.base import WriteBatch
 
 log = logging.getLogger("footfall.store")
 
 _LENGTH = struct.Struct("!Q")
+_encode = msgspec.msgpack.Encoder().encode
 START_SECONDS = 60.0  # for the writer to open its connection (a slow disk, a busy machine)
 STOP_SECONDS = 30.0  # for the writer to finish its commit and exit, once asked to stop
 
@@ -80,7 +85,7 @@ class WriterProcess:
             theirs.close()
         self._reader, self._writer = await asyncio.open_unix_connection(sock=ours)
         try:
-            await asyncio.wait_for(self._exchange((self.path, self.pragmas)), START_SECONDS)
+            await asyncio.wait_for(self._exchange([self.path, self.pragmas]), START_SECONDS)
         except BaseException:
             await self._end()
             raise
@@ -98,7 +103,7 @@ class WriterProcess:
 
     async def _exchange(self, request: object) -> Any:
         assert self._reader is not None and self._writer is not None
-        payload = pickle.dumps(request, pickle.HIGHEST_PROTOCOL)
+        payload = _encode(request)
         try:
             self._writer.write(_LENGTH.pack(len(payload)) + payload)
             await self._writer.drain()
@@ -143,14 +148,15 @@ def main(fd: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from collector.store.sqlite import Writer
 
+    batches = msgspec.msgpack.Decoder(WriteBatch)
     with socket.socket(fileno=fd) as sock, sock.makefile("rb") as incoming:
 
-        def receive() -> Any:
+        def receive() -> bytes | None:
             header = incoming.read(_LENGTH.size)
             if len(header) < _LENGTH.size:
                 return None  # the collector closed its end
             (length,) = _LENGTH.unpack(header)
-            return pickle.loads(incoming.read(length)) if length else None
+            return incoming.read(length) if length else None
 
         def answer(ok: bool, value: object = None, refused: object = None) -> None:
             try:
@@ -163,14 +169,15 @@ def main(fd: int) -> None:
         if opening is None:
             return
         try:
-            writer = Writer(*opening)
+            writer = Writer(*msgspec.msgpack.decode(opening))
         except Exception as exc:
             answer(False, exc)
             return
         answer(True)
         try:
-            while (batch := receive()) is not None:
+            while (frame := receive()) is not None:
                 try:
+                    batch = batches.decode(frame)
                     inserted = writer.write(batch)
                 except Exception as exc:
                     answer(False, exc)
