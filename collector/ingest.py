@@ -18,7 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -146,7 +146,7 @@ async def _handle(request: Request, rt: Runtime, implied_type: str | None) -> Re
     facts = browser_facts if kind == "browser" else rt.enricher.facts(kind, peer, request.headers)
     refuse_when_limited(rt, rt.limits.check(kind, write_key, facts.ip, messages=len(envelope.messages)), headers)
     stages = rt.stages
-    answer = _Answer(implied_type, datetime.now(UTC), rt.graph, source.name, browser=kind == "browser")
+    answer = _Answer(implied_type, *enrich.received_now(), rt.graph, source.name, browser=kind == "browser")
     valid = _validate(envelope.messages, range(len(envelope.messages)), implied_type, kind, answer)
     _refuse_suppressed(stages, valid, answer)
     anonymous_id = _identify_browser(request, rt, kind, envelope, valid)
@@ -181,7 +181,8 @@ def prepare_import_chunk(
     Rejected lines are answered with their line numbers, not quarantined (the file holds them).
     `store_import_chunk` stores the rest; the next chunk may be prepared meanwhile (the links a chunk
     makes are written whether or not they were seen before, so nothing depends on the order)."""
-    answer = ImportAnswer(None, datetime.now(UTC), stages.graph, source, browser=False, expire_before=expire_before)
+    received = enrich.received_now()
+    answer = ImportAnswer(None, *received, stages.graph, source, browser=False, expire_before=expire_before)
     valid = _validate([raw for _, raw in lines], [number for number, _ in lines], None, "server", answer)
     _refuse_suppressed(stages, valid, answer)
     _enrich(stages.enricher, valid, Envelope([]), RequestFacts("server", None, None), answer, historical=True)
@@ -330,12 +331,12 @@ class _Answer:
     """What becomes of one request's messages, and the rows that the store writes for them."""
 
     implied_type: str | None
-    received: datetime
+    received: datetime  # now, to the ms (`enrich.received_now()`)
+    received_ms: int
+    received_iso: str
     graph: Graph
     source: str
     browser: bool
-    received_ms: int = 0
-    received_iso: str = ""
     batch: WriteBatch = field(default_factory=WriteBatch)
     rejected: list[Rejection] = field(default_factory=list)
     dropped: int = 0
@@ -345,10 +346,6 @@ class _Answer:
     indexes: list[int] = field(default_factory=list)  # of each message in `batch.messages`
     accepted: int = 0  # once settled: messages stored, duplicates included
     duplicates: int = 0
-
-    def __post_init__(self) -> None:
-        self.received_ms = enrich.to_ms(self.received)
-        self.received_iso = enrich.iso(self.received)
 
     def where(self, index: int) -> str:
         return f"batch[{index}]: " if self.implied_type is None else ""

@@ -15,7 +15,7 @@ from typing import Any
 
 from collector.config import Settings
 from collector.enrich import campaign, device
-from collector.enrich.clock import correct_time, envelope_sent_at, iso, to_ms
+from collector.enrich.clock import correct_time, envelope_sent_at, iso, received_now, to_ms
 from collector.enrich.geo import GeoLookup
 from collector.enrich.network import IPAddress, client_ip, parse_ip, stored_ip
 from collector.types import AnyMessage, Page, SourceKind
@@ -24,7 +24,7 @@ from collector.types import AnyMessage, Page, SourceKind
 # would hold the event loop for seconds.
 MAX_USER_AGENT = 512
 
-__all__ = ["Enricher", "RequestFacts", "correct_time", "envelope_sent_at", "iso", "to_ms"]
+__all__ = ["Enricher", "RequestFacts", "correct_time", "envelope_sent_at", "iso", "received_now", "to_ms"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from datetime import UTC, datetime, timedelta
 
 from collector.types import AnyMessage
@@ -18,6 +19,21 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 # A browser's queue holds messages for days at most; an older corrected time is a clock gone wrong.
 # Backends may import history, so this applies to browser traffic only.
 BROWSER_MAX_AGE = timedelta(days=30)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_now: tuple[datetime, int, str] = (EPOCH, -1, "")
+
+
+def received_now() -> tuple[datetime, int, str]:
+    """Now, to the millisecond (as `receivedAt` keeps it): the time, ms since the epoch, and its ISO text.
+    Made once a millisecond: under load, the requests of the same millisecond share them."""
+    global _now
+    ms = time.time_ns() // 1_000_000
+    if ms != _now[1]:
+        dt = EPOCH + timedelta(milliseconds=ms)
+        _now = (dt, ms, iso(dt))
+    return _now
 
 
 def iso(dt: datetime) -> str:

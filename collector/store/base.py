@@ -83,10 +83,14 @@ class WriteBatch:
 
     def extend(self, other: WriteBatch) -> None:
         self.messages += other.messages
-        self.quarantine += other.quarantine
-        self.links += other.links
-        self.traits += other.traits
-        self.guarded_links += other.guarded_links
+        if other.quarantine:  # (most requests have none of these: a group commit extends by each request)
+            self.quarantine += other.quarantine
+        if other.links:
+            self.links += other.links
+        if other.traits:
+            self.traits += other.traits
+        if other.guarded_links:
+            self.guarded_links += other.guarded_links
 
     def user_hashes(self) -> dict[str, str]:
         """The hash of every userId this batch writes rows for (messages, traits, links)."""

@@ -70,3 +70,21 @@ def test_iso_is_utc_with_milliseconds_whatever_the_zone_given() -> None:
     assert iso(when.astimezone(ZoneInfo("UTC"))) == "2024-03-01T10:00:00.123Z"
     assert iso(when.astimezone(ZoneInfo("America/New_York"))) == "2024-03-01T10:00:00.123Z"
     assert iso(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00.000Z"
+
+
+def test_received_now_is_one_millisecond_in_three_forms() -> None:
+    """The time, its ms and its text agree (the text is shared within a millisecond, and is made anew for
+    the next one)."""
+    import time
+
+    from collector.enrich.clock import iso, received_now, to_ms
+
+    seen = set()
+    deadline = time.monotonic() + 5
+    while len(seen) < 3 and time.monotonic() < deadline:  # a few different milliseconds
+        before = datetime.now(UTC)
+        dt, ms, text = received_now()
+        assert dt.microsecond % 1000 == 0 and to_ms(dt) == ms and iso(dt) == text
+        assert before - timedelta(milliseconds=1) < dt <= datetime.now(UTC)
+        seen.add(ms)
+    assert len(seen) == 3
