@@ -81,12 +81,16 @@ class WriterProcess:
         try:
             command = [sys.executable, "-m", __name__, str(theirs.fileno())]
             self._proc = subprocess.Popen(command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
-        self._reader, self._writer = await asyncio.open_unix_connection(sock=ours)
         try:
+            self._reader, self._writer = await asyncio.open_unix_connection(sock=ours)
             await asyncio.wait_for(self._exchange([self.path, self.pragmas]), START_SECONDS)
         except BaseException:
+            ours.close()
             await self._end()
             raise
 
