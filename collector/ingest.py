@@ -487,11 +487,11 @@ class _RandomPool:
     BLOCK = 4096
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._forget()
         os.register_at_fork(after_in_child=self._forget)
 
     def _forget(self) -> None:
+        self._lock = threading.Lock()  # (a new one: a thread of the parent may have held it at the fork)
         self._bytes, self._at = b"", 0
 
     def take(self, n: int) -> bytes:

@@ -63,10 +63,20 @@ def _cmdline(pid: int) -> bytes:
 class Collector:
     """A `footfall serve` process with known keys, a data directory of its own and a free port."""
 
-    def __init__(self, data_dir: Path, *args: str, port: int | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *args: str,
+        port: int | None = None,
+        program: list[str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        """`program`: how to run `footfall` (default: this Python's `-m collector`); `cwd`: where (default: here)."""
         self.data_dir = data_dir
         self.port = port or free_port()
         self.args = args
+        self.program = program or [sys.executable, "-m", "collector"]
+        self.cwd = cwd
         self.url = f"http://127.0.0.1:{self.port}"
         self.write_key = WRITE_KEY
         self.server_key = SERVER_KEY
@@ -77,7 +87,7 @@ class Collector:
     def start(self) -> Collector:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
-            sys.executable, "-m", "collector", "serve",
+            *self.program, "serve",
             "--port", str(self.port),
             "--data-dir", str(self.data_dir),
             "--write-key", WRITE_KEY,
@@ -88,7 +98,7 @@ class Collector:
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -117,6 +117,10 @@ class WriteBatch:
     def __len__(self) -> int:
         return len(self.messages) + len(self.quarantine) + len(self.links) + len(self.traits) + len(self.guarded_links)
 
+    def body_bytes(self) -> int:
+        """The size of its messages' and rejected messages' bytes (the bulk of what a commit writes)."""
+        return sum(len(m.body) for m in self.messages) + sum(len(q.payload) for q in self.quarantine)
+
 
 @dataclass(frozen=True)
 class ExpiryStep:
@@ -136,6 +140,12 @@ class Erased:
 
 class StoreBusy(Exception):
     """Another process held the store's write lock too long: nothing was written; try again shortly."""
+
+
+class CommitUnknown(Exception):
+    """The writer went away before saying whether the commit was made. Its requests fail (503): their
+    clients send them again, and messageIds keep a message that was stored from being stored twice.
+    They are not written again here one by one, as a commit that failed for one bad request is."""
 
 
 class NoStore(Exception):

@@ -181,10 +181,14 @@ class SqliteStore(sql_.SharedReads):
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._writer = await self._call(self._open_writer)
-        if self.writer_process:
-            self._commits = await WriterProcess.start(self.path, self._pragmas())
-        self._reader = await self._connect()
-        self._checkpointer = await self._connect()
+        try:
+            if self.writer_process:
+                self._commits = await WriterProcess.start(self.path, self._pragmas())
+            self._reader = await self._connect()
+            self._checkpointer = await self._connect()
+        except BaseException:
+            await self.close()
+            raise
         self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="footfall-sqlite-checkpoint")
 
     async def _call(self, job: Callable[..., T], *args: Any) -> T:

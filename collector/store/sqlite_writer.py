@@ -18,11 +18,15 @@ MessagePack (msgspec's: a commit's batch in a tenth of pickle's time), the write
 - An empty frame asks the writer to stop. It also stops when the collector's end of the socket closes:
   when the collector stopped, or was killed. A commit in progress then finishes first.
 
-The writer ignores SIGINT and SIGTERM: Ctrl-C at a terminal and a service manager's stop reach the whole
-process group, and the collector, which has requests in flight, says when its writer stops. If the writer
-dies, the write in progress fails (its requests get a 503, or are written again one by one: see
-`GroupCommitter`), and the next write starts a new writer. One that died between writes is replaced
-before the next.
+The writer ignores SIGINT, SIGTERM and SIGHUP: Ctrl-C at a terminal, a closed terminal and a service
+manager's stop reach the whole process group, and the collector, which has requests in flight, says when
+its writer stops.
+
+If the writer dies (or does not answer within ANSWER_SECONDS, and is killed), the write in progress fails
+without knowing whether it was made (`CommitUnknown`): its requests get a 503, and their clients' retries
+are stored once by their messageIds (a message sent without one gets a new one each time, so its retry
+may be stored twice, as after any crash between a commit and its answer). The next write starts a new
+writer; one that died between writes is replaced before the next.
 """
 
 from __future__ import annotations
@@ -30,29 +34,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import pickle
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
-from collector.store.base import WriteBatch
+import collector
+from collector.store.base import CommitUnknown, WriteBatch
 
 log = logging.getLogger("footfall.store")
 
 _LENGTH = struct.Struct("!Q")
 _encode = msgspec.msgpack.Encoder().encode
 START_SECONDS = 60.0  # for the writer to open its connection (a slow disk, a busy machine)
+# For a commit's answer: its turn at the file (up to 5 s behind other processes) and the commit itself,
+# many times over. A writer that takes longer (stopped, or stuck) is killed, and another started.
+ANSWER_SECONDS = 60.0
 STOP_SECONDS = 30.0  # for the writer to finish its commit and exit, once asked to stop
+# Where this collector's code is: the writer imports the same, whatever the directory it was started in.
+_CODE = os.path.dirname(os.path.dirname(os.path.abspath(collector.__file__)))
 
 
-class WriterGone(Exception):
-    """The writer process ended before answering."""
+class WriterGone(CommitUnknown):
+    """The writer process ended (or was killed) before answering: its commit may or may not have been
+    made."""
 
 
 class WriterProcess:
@@ -79,8 +92,12 @@ class WriterProcess:
     async def _spawn(self) -> None:
         ours, theirs = socket.socketpair()
         try:
-            command = [sys.executable, "-m", __name__, str(theirs.fileno())]
-            self._proc = subprocess.Popen(command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+            # -P: not the working directory's modules, which `-m` would put first on the path
+            command = [sys.executable, "-P", "-m", __name__, str(theirs.fileno())]
+            path = os.pathsep.join(filter(None, [_CODE, os.environ.get("PYTHONPATH")]))
+            self._proc = subprocess.Popen(
+                command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": path}
+            )
         except BaseException:
             ours.close()
             raise
@@ -109,10 +126,18 @@ class WriterProcess:
         assert self._reader is not None and self._writer is not None
         payload = _encode(request)
         try:
-            self._writer.write(_LENGTH.pack(len(payload)) + payload)
-            await self._writer.drain()
-            (length,) = _LENGTH.unpack(await self._reader.readexactly(_LENGTH.size))
-            ok, value, refused = pickle.loads(await self._reader.readexactly(length))
+            async with asyncio.timeout(ANSWER_SECONDS):
+                self._writer.writelines((_LENGTH.pack(len(payload)), payload))  # (not joined: a copy of it)
+                del payload
+                await self._writer.drain()
+                (length,) = _LENGTH.unpack(await self._reader.readexactly(_LENGTH.size))
+                ok, value, refused = pickle.loads(await self._reader.readexactly(length))
+        except TimeoutError:  # (before OSError, of which it is one)
+            log.error("the store's writer process did not answer within %g s; killing it", ANSWER_SECONDS)
+            if self._proc is not None:
+                self._proc.kill()
+            await self._end()
+            raise WriterGone(f"the store's writer process did not answer within {ANSWER_SECONDS:g} s") from None
         except (OSError, asyncio.IncompleteReadError) as exc:
             await self._end()
             raise WriterGone(f"the store's writer process ended ({type(exc).__name__})") from None
@@ -148,8 +173,8 @@ class WriterProcess:
 
 def main(fd: int) -> None:
     """The writer process: commits batches from the collector on the socket `fd` (see the module's text)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     from collector.store.sqlite import Writer
 
     batches = msgspec.msgpack.Decoder(WriteBatch)
@@ -184,6 +209,7 @@ def main(fd: int) -> None:
                     batch = batches.decode(frame)
                     inserted = writer.write(batch)
                 except Exception as exc:
+                    exc.add_note("in the store's writer process:\n" + traceback.format_exc())
                     answer(False, exc)
                 else:
                     answer(True, inserted, batch.refused_users)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -126,6 +127,23 @@ def test_the_writer_process_ends_with_its_collector(collector_factory: Any) -> N
     while Path(f"/proc/{writer}").exists() and b"sqlite_writer" in Path(f"/proc/{writer}/cmdline").read_bytes():
         assert time.monotonic() < deadline, "the writer process outlived its collector"
         time.sleep(0.05)
+
+
+def test_the_writer_process_runs_the_collectors_code_not_the_working_directorys(tmp_path: Path) -> None:
+    """Found in review: `python -m` put the working directory first on the writer's path, so a module
+    planted there (or an older checkout's code) ran in it. `footfall serve`, started in a directory that
+    holds a `struct.py` and a `collector/` that fail on import, still commits."""
+    planted = tmp_path / "somewhere"
+    (planted / "collector").mkdir(parents=True)
+    for module in (planted / "struct.py", planted / "msgspec.py", planted / "collector" / "__init__.py"):
+        module.write_text("raise SystemExit('planted module imported')\n")
+    footfall = Path(sys.executable).parent / "footfall"  # the installed command (it does not look in its cwd)
+    c = Collector(tmp_path / "data", program=[str(footfall)], cwd=planted).start()
+    try:
+        assert c.send([{"type": "track", "event": "e", "anonymousId": "a", "messageId": "m"}]).status_code == 200
+        assert "planted" not in c.log()
+    finally:
+        c.stop()
 
 
 def test_a_full_disk_is_a_503_that_says_so_and_the_collector_recovers(collector: Collector) -> None:

@@ -7,6 +7,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from collector.store.base import WriteBatch
 from collector.store.group_commit import GroupCommitter
 from collector.store.sqlite import SqliteStore
@@ -96,3 +98,77 @@ def test_a_large_background_batch_is_written_in_slices_with_requests_between(tmp
     assert sorted(commits) == sorted([BACKGROUND_SLICE, BACKGROUND_SLICE, 7, 1]) and commits[0] == BACKGROUND_SLICE
     order = commit_order(path)
     assert len(order) == size + 1 and BACKGROUND_SLICE <= order.index("live") < size  # between two slices
+
+
+def test_a_commit_takes_requests_up_to_a_size_in_bytes(tmp_path: Path) -> None:
+    """Found in review: a commit took up to 20,000 rows whatever their size (650 MB of 32 KB messages),
+    held several times over while handed to the writer. Now it stops adding requests past
+    MAX_BYTES_PER_COMMIT (the request that passes it still goes, whole)."""
+    from collector.store.group_commit import MAX_BYTES_PER_COMMIT
+
+    path = tmp_path / "f.db"
+    body = b"x" * (MAX_BYTES_PER_COMMIT // 8)
+    commits: list[int] = []
+
+    async def run() -> list[set[str]]:
+        store = SqliteStore(f"sqlite:///{path}", writer_process=True)
+        await store.open()
+        committer = GroupCommitter(store)
+        committer.on_commit = lambda rows, seconds: commits.append(rows)
+        committer.start()
+        try:
+            big = [WriteBatch([StoredMessage(f"m{i}", "track", "E", "u", None, 1, 1, body, "t")]) for i in range(20)]
+            huge = WriteBatch([StoredMessage("huge", "track", "E", "u", None, 1, 1, body * 10, "t")])
+            return list(await asyncio.gather(*(committer.submit(b) for b in [*big, huge])))
+        finally:
+            await committer.stop()
+            await store.close()
+
+    results = asyncio.run(run())
+    assert results == [{f"m{i}"} for i in range(20)] + [{"huge"}]
+    # 8 of them reach the size; the last 4 are under it, and the huge one (past it alone) goes with them
+    assert commits == [8, 8, 5], commits
+    assert len(commit_order(path)) == 21
+
+
+def test_a_writer_that_stops_answering_is_killed_and_its_requests_fail_not_written_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: a writer gone before it answers may have committed; writing its requests again one
+    by one stored their quarantine rows twice. Now they fail (StoreUnavailable: a 503, which clients retry;
+    messageIds keep a stored message from being stored twice). A writer that stops answering (here,
+    SIGSTOP) is killed after ANSWER_SECONDS, and the next write has a new one."""
+    import os
+    import signal
+
+    from collector.store import sqlite_writer
+    from collector.store.group_commit import StoreUnavailable
+    from collector.types import QuarantineRow
+
+    monkeypatch.setattr(sqlite_writer, "ANSWER_SECONDS", 1.0)
+    path = tmp_path / "f.db"
+
+    async def run() -> tuple[list[object], set[str]]:
+        store = SqliteStore(f"sqlite:///{path}", writer_process=True)
+        await store.open()
+        committer = GroupCommitter(store)
+        committer.start()
+        try:
+            assert store._commits is not None and store._commits.pid is not None
+            stopped = store._commits.pid
+            os.kill(stopped, signal.SIGSTOP)
+            bad = [QuarantineRow(1, "bad", b"{}", f"q{i}") for i in range(2)]
+            requests = [WriteBatch(batch(f"m{i}").messages, [bad[i]]) for i in range(2)]
+            outcomes = await asyncio.gather(*(committer.submit(r) for r in requests), return_exceptions=True)
+            assert store._commits.pid is None or store._commits.pid != stopped
+            return outcomes, await committer.submit(batch("after"))
+        finally:
+            await committer.stop()
+            await store.close()
+
+    outcomes, after = asyncio.run(run())
+    assert all(isinstance(o, StoreUnavailable) and "did not answer" in str(o) for o in outcomes), outcomes
+    assert after == {"after"}
+    assert commit_order(path) == ["after"]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
