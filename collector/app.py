@@ -8,6 +8,7 @@ import gc
 import hashlib
 import logging
 import os
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -89,16 +90,28 @@ def settled_heap() -> Iterator[None]:
     every GC_YOUNG allocations. Most of a request's objects are freed as soon as it is answered, whatever
     the collector does; with the default, its passes took about a tenth of single-message throughput
     (`bench/ingest.py`, same run, alternating: ratio to the no-op endpoint 0.348 -> 0.385) and a seventh
-    of 20-message batches'. Undone when it stops."""
-    threshold = gc.get_threshold()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG, *threshold[1:])
+    of 20-message batches'. Undone when the last app of the process stops (tests run several at once)."""
+    global _serving, _threshold
+    with _heap_lock:
+        if not _serving:
+            _threshold = gc.get_threshold()
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(GC_YOUNG, *_threshold[1:])
+        _serving += 1
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
+        with _heap_lock:
+            _serving -= 1
+            if not _serving:
+                gc.set_threshold(*_threshold)
+                gc.unfreeze()
+
+
+_heap_lock = threading.Lock()
+_serving = 0  # apps of this process in their lifespan
+_threshold = gc.get_threshold()  # the collector's setting, from before the first of them
 
 
 def create_app(settings: Settings) -> Starlette:
