@@ -173,7 +173,13 @@ def test_demo_starts_a_collector_and_the_shop_and_cleans_up(tmp_path: Path) -> N
     port, site_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
     root = Path(__file__).resolve().parents[2]
-    proc = subprocess.Popen([sys.executable, "-m", "collector", "demo", "--port", str(port), "--site-port",
+    # As from a terminal, where Ctrl-C reaches it: a test run started in the background of a script has SIGINT
+    # ignored, and so would the demo (found when this test failed, every time, in such a run).
+    as_at_a_terminal = (
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from collector.cli import main; main()"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", as_at_a_terminal, "demo", "--port", str(port), "--site-port",
                              str(site_port)], stdout=subprocess.PIPE, text=True, env=env, cwd=root)  # fmt: skip
     timer = threading.Timer(60, proc.kill)  # the deadline for the lines below
     timer.start()
