@@ -134,7 +134,6 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes: the default of --wal-limit-mb
 COLUMNS = "message_id, type, event, user_id, anonymous_id, timestamp, received_at, body, source"
 VARIABLES_PER_STATEMENT = 32766 // 2  # well under SQLite's bound-variable limit
 ROWS_PER_STATEMENT = VARIABLES_PER_STATEMENT // 9  # of messages (9 columns)
-_ROW = "(?,?,?,?,?,?,?,?,?)"
 _NO_DUPLICATES = " ON CONFLICT (message_id) DO NOTHING"
 STYLE: sql_.Style = "qmark"
 T = TypeVar("T")
@@ -505,13 +504,14 @@ _Insert = tuple[list[StoredMessage], str, list[object]]
 def _inserts(messages: list[StoredMessage]) -> list[_Insert]:
     """The INSERT statements of these messages, with their values: a statement each ROWS_PER_STATEMENT.
 
-    Each is one step of SQLite. The writer's thread gives up the GIL around each step, and while the event
-    loop is busy it waits up to the switch interval to get it back, holding the write lock meanwhile (each
-    row of a RETURNING clause was such a step)."""
+    Each is one step of SQLite. A thread gives up the GIL around each step, and waits for it afterwards
+    while another thread holds it, with the write lock held meanwhile (each row of a RETURNING clause
+    was such a step); the serving collector's writer process has the GIL to itself, but the commands'
+    writer thread does not."""
     out: list[_Insert] = []
     for start in range(0, len(messages), ROWS_PER_STATEMENT):
         chunk = messages[start : start + ROWS_PER_STATEMENT]
-        sql = f"INSERT INTO messages ({COLUMNS}) VALUES " + ",".join([_ROW] * len(chunk)) + _NO_DUPLICATES
+        sql = f"INSERT INTO messages ({COLUMNS}) VALUES {sql_.rows_of(STYLE, 9, len(chunk))}{_NO_DUPLICATES}"
         out.append((chunk, sql, [value for row in chunk for value in row]))
     return out
 
