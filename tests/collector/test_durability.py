@@ -17,8 +17,11 @@ import httpx
 from tests.conftest import Collector, process_tree, writer_pids
 
 
-def send_until(c: Collector, stop: threading.Event, prefix: str, acknowledged: list[str]) -> None:
-    """Send batches of 10 until `stop`, adding what the collector acknowledged; an HTTP error ends it."""
+def send_until(
+    c: Collector, stop: threading.Event, prefix: str, acknowledged: list[str], statuses: Counter[int] | None = None
+) -> None:
+    """Send batches of 10 until `stop`, adding what the collector acknowledged (and counting each answer's
+    status in `statuses`); an HTTP error ends it."""
     with httpx.Client(auth=(c.server_key, ""), timeout=30) as client:
         n = 0
         while not stop.is_set():
@@ -27,6 +30,8 @@ def send_until(c: Collector, stop: threading.Event, prefix: str, acknowledged: l
             ]
             n += 1
             r = client.post(c.url + "/v1/batch", json={"batch": batch})
+            if statuses is not None:
+                statuses[r.status_code] += 1
             if r.status_code == 200:
                 acknowledged.extend(m["messageId"] for m in batch)
 
@@ -67,9 +72,9 @@ def test_acknowledged_messages_survive_sigkill(collector_factory: Any) -> None:
 
 
 def test_a_killed_writer_process_is_replaced_and_nothing_acknowledged_is_lost(collector_factory: Any) -> None:
-    """The SQLite writer process killed under load, twice: each commit in flight fails (a 503, or written
-    again by the next writer), never a 500; the collector starts another writer, and every message it
-    acknowledged is stored. Killed between requests, it is replaced before the next commit (a 200)."""
+    """The SQLite writer process killed under load, twice: each commit in flight fails with a 503, never a
+    500; the collector starts another writer, and every message it acknowledged is stored. Killed between
+    requests, it is replaced before the next commit (a 200)."""
     c: Collector = collector_factory()
     assert c.proc is not None
     acknowledged: list[str] = []
@@ -77,16 +82,7 @@ def test_a_killed_writer_process_is_replaced_and_nothing_acknowledged_is_lost(co
     stop = threading.Event()
 
     def send(worker: int) -> None:
-        with httpx.Client(auth=(c.server_key, ""), timeout=30) as client:
-            n = 0
-            while not stop.is_set():
-                batch = [{"type": "track", "event": "e", "anonymousId": "a", "messageId": f"k{worker}-{n}-{i}"}
-                         for i in range(10)]  # fmt: skip
-                n += 1
-                r = client.post(c.url + "/v1/batch", json={"batch": batch})
-                statuses[r.status_code] += 1
-                if r.status_code == 200:
-                    acknowledged.extend(m["messageId"] for m in batch)
+        send_until(c, stop, f"k{worker}", acknowledged, statuses)
 
     threads = start_senders(send, acknowledged)
     killed = set()
