@@ -4,8 +4,11 @@ starved."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +22,20 @@ def batch(*ids: str) -> WriteBatch:
     return WriteBatch([StoredMessage(i, "track", "E", "u", None, 1, 1, b"{}", "test") for i in ids])
 
 
+@contextlib.asynccontextmanager
+async def committing(path: Path, **options: Any) -> AsyncIterator[tuple[SqliteStore, GroupCommitter]]:
+    """A store on `path` (SqliteStore's `options`) with its group committer running; both stopped after."""
+    store = SqliteStore(f"sqlite:///{path}", **options)
+    await store.open()
+    committer = GroupCommitter(store)
+    committer.start()
+    try:
+        yield store, committer
+    finally:
+        await committer.stop()
+        await store.close()
+
+
 def commit_order(path: Path) -> list[str]:
     with sqlite3.connect(path) as db:
         return [row[0] for row in db.execute("SELECT message_id FROM messages ORDER BY seq")]
@@ -29,12 +46,8 @@ def test_a_background_batch_waits_for_the_requests_queued_and_then_goes(tmp_path
     path = tmp_path / "f.db"
 
     async def run() -> list[set[str]]:
-        store = SqliteStore(f"sqlite:///{path}")
-        await store.open()
-        committer = GroupCommitter(store)
-        committer.start()
         first, second = asyncio.Event(), asyncio.Event()
-        try:
+        async with committing(path) as (_, committer):
             # The writer is busy (a job holds it) while an import's chunk and then two requests queue.
             busy = asyncio.create_task(committer.exclusive(first.wait))
             await asyncio.sleep(0)
@@ -55,9 +68,6 @@ def test_a_background_batch_waits_for_the_requests_queued_and_then_goes(tmp_path
             results = [await imported]
             results += [await task for task in live]
             return results
-        finally:
-            await committer.stop()
-            await store.close()
 
     results = asyncio.run(run())
     assert results == [{"import-1", "import-2"}, {"live-0"}, {"live-1"}, {"live-late"}]
@@ -74,24 +84,17 @@ def test_a_large_background_batch_is_written_in_slices_with_requests_between(tmp
     commits: list[int] = []
 
     async def run() -> tuple[set[str], set[str]]:
-        store = SqliteStore(f"sqlite:///{path}")
-        await store.open()
-        committer = GroupCommitter(store)
-        committer.start()
         live: list[asyncio.Future[set[str]]] = []
+        async with committing(path) as (_, committer):
 
-        def arrive(rows: int, seconds: float) -> None:  # a request arrives while the first slice commits
-            commits.append(rows)
-            if len(commits) == 1:
-                live.append(asyncio.ensure_future(committer.submit(batch("live"))))
+            def arrive(rows: int, seconds: float) -> None:  # a request arrives while the first slice commits
+                commits.append(rows)
+                if len(commits) == 1:
+                    live.append(asyncio.ensure_future(committer.submit(batch("live"))))
 
-        committer.on_commit = arrive
-        try:
+            committer.on_commit = arrive
             imported = await committer.submit(batch(*(f"import-{i}" for i in range(size))), background=True)
             return imported, await live[0]
-        finally:
-            await committer.stop()
-            await store.close()
 
     imported, live = asyncio.run(run())
     assert imported == {f"import-{i}" for i in range(size)} and live == {"live"}
@@ -111,18 +114,11 @@ def test_a_commit_takes_requests_up_to_a_size_in_bytes(tmp_path: Path) -> None:
     commits: list[int] = []
 
     async def run() -> list[set[str]]:
-        store = SqliteStore(f"sqlite:///{path}", writer_process=True)
-        await store.open()
-        committer = GroupCommitter(store)
-        committer.on_commit = lambda rows, seconds: commits.append(rows)
-        committer.start()
-        try:
+        async with committing(path, writer_process=True) as (_, committer):
+            committer.on_commit = lambda rows, seconds: commits.append(rows)
             big = [WriteBatch([StoredMessage(f"m{i}", "track", "E", "u", None, 1, 1, body, "t")]) for i in range(20)]
             huge = WriteBatch([StoredMessage("huge", "track", "E", "u", None, 1, 1, body * 10, "t")])
             return list(await asyncio.gather(*(committer.submit(b) for b in [*big, huge])))
-        finally:
-            await committer.stop()
-            await store.close()
 
     results = asyncio.run(run())
     assert results == [{f"m{i}"} for i in range(20)] + [{"huge"}]
@@ -149,11 +145,7 @@ def test_a_writer_that_stops_answering_is_killed_and_its_requests_fail_not_writt
     path = tmp_path / "f.db"
 
     async def run() -> tuple[list[object], set[str]]:
-        store = SqliteStore(f"sqlite:///{path}", writer_process=True)
-        await store.open()
-        committer = GroupCommitter(store)
-        committer.start()
-        try:
+        async with committing(path, writer_process=True) as (store, committer):
             assert store._commits is not None and store._commits.pid is not None
             stopped = store._commits.pid
             os.kill(stopped, signal.SIGSTOP)
@@ -162,9 +154,6 @@ def test_a_writer_that_stops_answering_is_killed_and_its_requests_fail_not_writt
             outcomes = await asyncio.gather(*(committer.submit(r) for r in requests), return_exceptions=True)
             assert store._commits.pid is None or store._commits.pid != stopped
             return outcomes, await committer.submit(batch("after"))
-        finally:
-            await committer.stop()
-            await store.close()
 
     outcomes, after = asyncio.run(run())
     assert all(isinstance(o, StoreUnavailable) and "did not answer" in str(o) for o in outcomes), outcomes
