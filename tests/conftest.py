@@ -50,10 +50,11 @@ def process_tree(pid: int) -> set[int]:
 
 def writer_pids(pid: int) -> set[int]:
     """The SQLite writer processes under `pid` (one for each collector process that serves)."""
-    return {p for p in process_tree(pid) - {pid} if b"collector.store.sqlite_writer" in _cmdline(p)}
+    return {p for p in process_tree(pid) - {pid} if b"collector.store.sqlite_writer" in cmdline(p)}
 
 
-def _cmdline(pid: int) -> bytes:
+def cmdline(pid: int) -> bytes:
+    """A process's command line (NUL-separated), or nothing once it has ended (or is a zombie)."""
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except FileNotFoundError:

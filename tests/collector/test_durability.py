@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Collector, process_tree, writer_pids
+from tests.conftest import Collector, cmdline, process_tree, writer_pids
 
 
 def send_until(
@@ -120,7 +120,7 @@ def test_the_writer_process_ends_with_its_collector(collector_factory: Any) -> N
     (writer,) = writer_pids(c.proc.pid)
     c.kill()
     deadline = time.monotonic() + 10
-    while Path(f"/proc/{writer}").exists() and b"sqlite_writer" in Path(f"/proc/{writer}/cmdline").read_bytes():
+    while b"sqlite_writer" in cmdline(writer):
         assert time.monotonic() < deadline, "the writer process outlived its collector"
         time.sleep(0.05)
 

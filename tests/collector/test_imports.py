@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.collector.conftest import at, footfall, wait_for
-from tests.conftest import Collector
+from tests.conftest import Collector, child_pids, cmdline
 
 CUSTOMERS = """customer_id,email,plan,zip,since
 cust-1,ann@example.com,pro,01234,2021-05-01T09:00:00Z
@@ -397,8 +397,8 @@ def test_an_import_after_the_worker_process_died_still_works(collector: Collecto
     path.write_text(ndjson([{"type": "track", "event": "A", "userId": f"u{i}"} for i in range(10)]))
     assert counts(run_import(collector, str(path)).stdout)["stored"] == 10
     assert collector.proc is not None
-    children = Path(f"/proc/{collector.proc.pid}/task/{collector.proc.pid}/children").read_text().split()
-    workers = [pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    children = child_pids(collector.proc.pid)
+    workers = [pid for pid in children if b"spawn_main" in cmdline(pid)]
     assert len(workers) == 1, children
     os.kill(int(workers[0]), signal.SIGKILL)
     path.write_text(ndjson([{"type": "track", "event": "B", "userId": f"u{i}"} for i in range(10)]))

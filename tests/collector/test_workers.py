@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Collector, child_pids
+from tests.conftest import Collector, child_pids, cmdline
 from tests.pg import postgres_url  # noqa: F401 (a fixture)
 
 
@@ -30,7 +30,7 @@ def health_by_worker(c: Collector, tries: int = 60) -> dict[int, dict[str, Any]]
 def workers_of(c: Collector) -> set[int]:
     """The worker processes (uvicorn's spawned children) of the collector's parent process."""
     assert c.proc is not None
-    return {p for p in child_pids(c.proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()}
+    return {p for p in child_pids(c.proc.pid) if b"spawn_main" in cmdline(p)}
 
 
 def until(check: Callable[[], Any], seconds: float = 30, what: str = "") -> Any:
