@@ -597,9 +597,7 @@ async def _stream(request: Request) -> Response:
     def counted(answer: ImportAnswer) -> None:
         rt.metrics.outcomes("import_stream", source.name, answer.outcomes, answer.rejection_reasons)
 
-    importer = Importer(
-        Stages.of(rt), name, rt.settings.anonymous_retention_days, on_chunk=counted, preparer=rt.preparer
-    )
+    importer = Importer(rt.stages, name, rt.settings.anonymous_retention_days, on_chunk=counted, preparer=rt.preparer)
     problem: list[str] = []
 
     stopping: list[str] = []
